@@ -1,0 +1,1 @@
+"""Typed API models (Workspace, Machine, NodeClaim) and the CRD generator."""

@@ -1,0 +1,1 @@
+"""Workspace operator (not built yet: see the workspace-controller issue)."""
