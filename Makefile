@@ -2,12 +2,16 @@
 UV ?= uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: sync test lint crds check
+.PHONY: sync test pytest lint crds
 sync:
 	$(UV) sync --all-packages --locked
 
-test: sync
+# The README's test command: lint, build (or reuse) the local control plane, run every test.
+test: lint localcluster-build
 	$(UV) run pytest
+
+pytest: sync
+	$(UV) run pytest $(PYTEST_ARGS)
 
 lint: sync
 	$(UV) run ruff check .
@@ -17,7 +21,5 @@ lint: sync
 
 crds: sync
 	$(UV) run python -m kaito_apis.crdgen --out crds
-
-check: lint test
 
 -include mk/*.mk

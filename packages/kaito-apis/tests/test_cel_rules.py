@@ -1,0 +1,341 @@
+"""Every CEL rule of the generated CRDs, proven on the real API server (cluster tier).
+
+Each row builds a bad object from a valid one and names the message (and, where the rule sets a
+``fieldPath``, the field) that the API server must answer with. The valid objects themselves must
+be accepted, so a rule that rejects everything fails here too.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
+
+import localcluster
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio.client import ApiClient
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+Doc = dict[str, Any]
+Mutation = Callable[[Doc], None]
+
+
+def _tuning(api_version: str = "kaito.sh/v1beta1") -> Doc:
+    return {
+        "apiVersion": api_version,
+        "kind": "Workspace",
+        "metadata": {"name": "ws"},
+        "resource": {
+            "instanceType": "Standard_NC6s_v3",
+            "labelSelector": {"matchLabels": {"app": "tuning"}},
+        },
+        "tuning": {
+            "preset": {"name": "phi-3-mini-128k-instruct"},
+            "method": "qlora",
+            "input": {"urls": ["https://example.com/data/train.parquet?download=true"]},
+            "output": {"image": "registry.example.com/adapter:0.0.1", "imagePushSecret": "push"},
+        },
+    }
+
+
+def _inference(api_version: str = "kaito.sh/v1beta1") -> Doc:
+    doc = _tuning(api_version)
+    del doc["tuning"]
+    doc["inference"] = {"preset": {"name": "phi-3-mini-4k-instruct"}}
+    return doc
+
+
+def _adapter(name: str, **source: Any) -> Doc:
+    return {"source": {"name": name, "image": f"registry.example.com/{name}:1", **source}}
+
+
+def _set(path: str, value: Any) -> Mutation:
+    def mutate(doc: Doc) -> None:
+        *parents, leaf = path.split(".")
+        node = doc
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+
+    return mutate
+
+
+def _drop(path: str) -> Mutation:
+    def mutate(doc: Doc) -> None:
+        *parents, leaf = path.split(".")
+        node = doc
+        for key in parents:
+            node = node[key]
+        del node[leaf]
+
+    return mutate
+
+
+# (id, base, mutation, expected message, expected field path or None)
+CREATE_CASES: list[tuple[str, Callable[[str], Doc], Mutation, str, str | None]] = [
+    ("neither-mode", _tuning, _drop("tuning"), "either inference or tuning must be specified", "inference"),
+    ("both-modes", _tuning, _set("inference", {"preset": {"name": "phi-4"}}), "inference and tuning cannot both be specified", "tuning"),
+    ("inference-empty", _inference, _set("inference", {}), "either preset or template must be specified", "inference.preset"),
+    ("preset-and-template", _inference, _set("inference.template", {"spec": {"containers": []}}), "preset and template cannot be set at the same time", "inference.template"),
+    ("method-unknown", _tuning, _set("tuning.method", "sft"), "method must be lora or qlora", "tuning.method"),
+    ("input-two-sources", _tuning, _set("tuning.input.image", "registry.example.com/data:1"), "input must set exactly one of urls, image or volumeSource", "tuning.input"),
+    ("input-no-source", _tuning, _set("tuning.input", {"name": "data"}), "input must set exactly one of urls, image or volumeSource", "tuning.input"),
+    ("output-none", _tuning, _set("tuning.output", {}), "output must set exactly one of image or volumeSource", "tuning.output"),
+    ("output-both", _tuning, _set("tuning.output.volumeSource", {"emptyDir": {}}), "output must set exactly one of image or volumeSource", "tuning.output"),
+    ("output-image-no-secret", _tuning, _drop("tuning.output.imagePushSecret"), "imagePushSecret is required when output.image is set", "tuning.output.imagePushSecret"),
+    ("eleven-adapters", _inference, _set("inference.adapters", [_adapter(f"a{i}") for i in range(11)]), "at most 10 adapters are allowed", "inference.adapters"),
+    ("duplicate-adapters", _inference, _set("inference.adapters", [_adapter("a"), _adapter("a")]), "adapter source names must be unique", "inference.adapters"),
+    ("adapter-from-urls", _inference, _set("inference.adapters", [{"source": {"name": "a", "urls": ["https://example.com/a"]}}]), "adapters can only come from an image or a volume", None),
+    ("adapter-without-name", _inference, _set("inference.adapters", [{"source": {"image": "r.example.com/a:1"}}]), "adapter source name is required", None),
+    ("adapter-strength", _inference, _set("inference.adapters", [{**_adapter("a"), "strength": "1.5"}]), "strength must be a number between 0 and 1", None),
+    ("no-label-selector", _tuning, _drop("resource.labelSelector"), "Required value", "resource.labelSelector"),
+    ("empty-label-selector", _tuning, _set("resource.labelSelector", {}), "labelSelector must select at least one label", "resource.labelSelector"),
+    ("selector-notin", _tuning, _set("resource.labelSelector", {"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["b"]}]}), "may only use operator In", None),
+    ("url-loopback", _tuning, _set("tuning.input.urls", ["http://127.0.0.1:8080/data.parquet"]), "must be an absolute http(s) URL", "tuning.input.urls[0]"),
+    ("url-localhost", _tuning, _set("tuning.input.urls", ["http://localhost/data.parquet"]), "must be an absolute http(s) URL", None),
+    ("url-metadata", _tuning, _set("tuning.input.urls", ["http://169.254.169.254/metadata/instance"]), "must be an absolute http(s) URL", None),
+    ("url-private", _tuning, _set("tuning.input.urls", ["https://10.1.2.3/data.parquet"]), "must be an absolute http(s) URL", None),
+    ("url-ipv6-loopback", _tuning, _set("tuning.input.urls", ["http://[::1]/data.parquet"]), "must be an absolute http(s) URL", None),
+    ("url-ftp", _tuning, _set("tuning.input.urls", ["ftp://example.com/data.parquet"]), "must be an absolute http(s) URL", None),
+    ("url-relative", _tuning, _set("tuning.input.urls", ["data.parquet"]), "must be an absolute http(s) URL", None),
+    ("tuning-multinode", _tuning, _set("resource.count", 2), "tuning runs on a single node", "resource.count"),
+    ("name-not-a-label", _tuning, _set("metadata.name", "ws.dotted"), "name must be a DNS-1123 label", None),
+]  # fmt: skip
+
+V1BETA1_ONLY_CASES = [
+    ("partition-mig-no-profile", _inference, _set("resource.partition", {"mode": "mig"}), "mode mig needs a profile and no count", None),
+    ("partition-accelerator-profile", _inference, _set("resource.partition", {"mode": "accelerator", "count": 1, "profile": "1g.10gb"}), "mode accelerator needs a count and no profile", None),
+    ("tuning-partition", _tuning, _set("resource.partition", {"mode": "accelerator", "count": 1}), "tuning cannot use a GPU partition", "resource.partition"),
+]  # fmt: skip
+
+VERSIONS = ["kaito.sh/v1alpha1", "kaito.sh/v1beta1"]
+
+
+@pytest.fixture
+async def crds(kube_api: ApiClient) -> None:
+    await localcluster.apply_manifests(kube_api, sorted((REPO / "crds").glob("*.yaml")))
+
+
+def _path(api_version: str, namespace: str, name: str | None = None) -> str:
+    base = f"/apis/{api_version}/namespaces/{namespace}/workspaces"
+    return f"{base}/{name}" if name else base
+
+
+async def _create(api: ApiClient, namespace: str, doc: Doc) -> Doc:
+    result: Doc = await localcluster.request(
+        api, "POST", _path(doc["apiVersion"], namespace), body=doc
+    )
+    return result
+
+
+async def _expect_rejected(
+    call: Any, message: str, field: str | None
+) -> None:
+    with pytest.raises(ApiException) as caught:
+        await call
+    assert caught.value.status == 422, caught.value.body
+    status = json.loads(caught.value.body)
+    causes = status.get("details", {}).get("causes", [])
+    assert message in status["message"], status["message"]
+    if field is not None:
+        assert any(c.get("field") == field and message in c.get("message", "") for c in causes), (
+            f"no cause on field {field!r}: {causes}"
+        )
+
+
+@pytest.mark.usefixtures("crds")
+@pytest.mark.parametrize("api_version", VERSIONS)
+@pytest.mark.parametrize(("case", "base", "mutate", "message", "field"), CREATE_CASES, ids=[c[0] for c in CREATE_CASES])
+async def test_create_rule_rejects_its_bad_case(
+    kube_api: ApiClient,
+    kube_namespace: str,
+    api_version: str,
+    case: str,
+    base: Callable[[str], Doc],
+    mutate: Mutation,
+    message: str,
+    field: str | None,
+) -> None:
+    del case
+    good = base(api_version)
+    bad = copy.deepcopy(good)
+    mutate(bad)
+    await _expect_rejected(_create(kube_api, kube_namespace, bad), message, field)
+    await _create(kube_api, kube_namespace, good)  # the rule does not reject the valid object
+
+
+@pytest.mark.usefixtures("crds")
+@pytest.mark.parametrize(("case", "base", "mutate", "message", "field"), V1BETA1_ONLY_CASES, ids=[c[0] for c in V1BETA1_ONLY_CASES])
+async def test_v1beta1_rule_rejects_its_bad_case(
+    kube_api: ApiClient,
+    kube_namespace: str,
+    case: str,
+    base: Callable[[str], Doc],
+    mutate: Mutation,
+    message: str,
+    field: str | None,
+) -> None:
+    del case
+    bad = base("kaito.sh/v1beta1")
+    mutate(bad)
+    await _expect_rejected(_create(kube_api, kube_namespace, bad), message, field)
+
+
+ACCEPTED_VARIANTS: list[tuple[str, Callable[[str], Doc], Mutation]] = [
+    ("method-any-case", _tuning, _set("tuning.method", "QLoRA")),
+    ("lora", _tuning, _set("tuning.method", "lora")),
+    ("volume-output", _tuning, _set("tuning.output", {"volumeSource": {"emptyDir": {}}})),
+    ("image-input", _tuning, _set("tuning.input", {"image": "registry.example.com/data:1"})),
+    ("ten-adapters", _inference, _set("inference.adapters", [_adapter(f"a{i}", ) for i in range(10)])),
+    ("adapter-strength", _inference, _set("inference.adapters", [{**_adapter("a"), "strength": "0.25"}])),
+    ("template", _inference, _set("inference", {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}})),
+    ("public-url-by-ip", _tuning, _set("tuning.input.urls", ["https://20.1.2.3/data.parquet"])),
+    ("selector-in", _tuning, _set("resource.labelSelector", {"matchExpressions": [{"key": "a", "operator": "In", "values": ["b"]}]})),
+]  # fmt: skip
+
+
+@pytest.mark.usefixtures("crds")
+@pytest.mark.parametrize(("case", "base", "mutate"), ACCEPTED_VARIANTS, ids=[c[0] for c in ACCEPTED_VARIANTS])
+async def test_valid_variant_is_accepted(
+    kube_api: ApiClient, kube_namespace: str, case: str, base: Callable[[str], Doc], mutate: Mutation
+) -> None:
+    del case
+    doc = base("kaito.sh/v1beta1")
+    mutate(doc)
+    stored = await _create(kube_api, kube_namespace, doc)
+    assert stored["metadata"]["name"] == "ws"
+
+
+# (id, base, merge patch, message, field)
+UPDATE_CASES: list[tuple[str, Callable[[str], Doc], Doc, str, str | None]] = [
+    ("tuning-to-inference", _tuning, {"tuning": None, "inference": {"preset": {"name": "phi-4"}}}, "cannot be added or removed after creation", "tuning"),
+    ("tuning-preset", _tuning, {"tuning": {"preset": {"name": "phi-4"}}}, "tuning.preset is immutable", "tuning.preset"),
+    ("tuning-method", _tuning, {"tuning": {"method": "lora"}}, "tuning.method is immutable", "tuning.method"),
+    ("input-name", _tuning, {"tuning": {"input": {"name": "renamed"}}}, "input.name is immutable", "tuning.input.name"),
+    ("label-selector", _tuning, {"resource": {"labelSelector": {"matchLabels": {"app": "other"}}}}, "resource.labelSelector is immutable", "resource.labelSelector"),
+    ("instance-type", _tuning, {"resource": {"instanceType": "Standard_NC12s_v3"}}, "instanceType is immutable", "resource.instanceType"),
+    ("inference-preset", _inference, {"inference": {"preset": {"name": "phi-4"}}}, "inference.preset is immutable", "inference.preset"),
+    ("count", _inference, {"resource": {"count": 3}}, "resource.count is immutable", "resource.count"),
+    ("preset-to-template", _inference, {"inference": {"preset": None, "template": {"spec": {}}}}, "cannot be added or removed after creation", None),
+]  # fmt: skip
+
+
+async def _merge_patch(api: ApiClient, namespace: str, doc: Doc, patch: Doc) -> Doc:
+    result: Doc = await localcluster.request(
+        api,
+        "PATCH",
+        _path(doc["apiVersion"], namespace, doc["metadata"]["name"]),
+        body=patch,
+        content_type="application/merge-patch+json",
+    )
+    return result
+
+
+@pytest.mark.usefixtures("crds")
+@pytest.mark.parametrize(("case", "base", "patch", "message", "field"), UPDATE_CASES, ids=[c[0] for c in UPDATE_CASES])
+async def test_update_rule_rejects_its_change(
+    kube_api: ApiClient,
+    kube_namespace: str,
+    case: str,
+    base: Callable[[str], Doc],
+    patch: Doc,
+    message: str,
+    field: str | None,
+) -> None:
+    del case
+    doc = base("kaito.sh/v1beta1")
+    await _create(kube_api, kube_namespace, doc)
+    await _expect_rejected(_merge_patch(kube_api, kube_namespace, doc, patch), message, field)
+
+
+@pytest.mark.usefixtures("crds")
+async def test_updates_that_keep_the_rules_are_accepted(
+    kube_api: ApiClient, kube_namespace: str
+) -> None:
+    doc = _tuning()
+    await _create(kube_api, kube_namespace, doc)
+    patched = await _merge_patch(kube_api, kube_namespace, doc, {"resource": {"instanceType": None}})
+    assert "instanceType" not in patched["resource"], "clearing instanceType is allowed"
+    patched = await _merge_patch(
+        kube_api, kube_namespace, doc, {"metadata": {"labels": {"team": "a"}}, "tuning": {"config": "my-config"}}
+    )
+    assert patched["tuning"]["config"] == "my-config"
+
+
+@pytest.mark.usefixtures("crds")
+async def test_seed_manifest_applies_unchanged(kube_api: ApiClient, kube_namespace: str) -> None:
+    seed = REPO / "examples/fine-tuning/kaito_workspace_tuning_phi_3.yaml"
+    (stored,) = await localcluster.apply_manifests(kube_api, seed, namespace=kube_namespace)
+    assert stored["apiVersion"] == "kaito.sh/v1alpha1"
+    assert stored["resource"]["count"] == 1
+    assert stored["tuning"]["preset"] == {"name": "phi-3-mini-128k-instruct", "accessMode": "public"}
+
+
+def _nodeclaim(**spec: Any) -> Doc:
+    return {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodeClaim",
+        "metadata": {"generateName": "ws"},
+        "spec": {
+            "nodeClassRef": {"group": "kaito.sh", "kind": "KaitoNodeClass", "name": "default"},
+            "requirements": [
+                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["Standard_NC6s_v3"]},
+                {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["kaito"]},
+            ],
+            "taints": [{"key": "sku", "value": "gpu", "effect": "NoSchedule"}],
+            "resources": {"requests": {"storage": "120Gi"}},
+            **spec,
+        },
+    }  # fmt: skip
+
+
+NODECLAIM_CASES: list[tuple[str, Doc, str]] = [
+    ("in-without-values", _nodeclaim(requirements=[{"key": "a", "operator": "In"}]), "must have a value defined"),
+    ("gt-two-values", _nodeclaim(requirements=[{"key": "a", "operator": "Gt", "values": ["1", "2"]}]), "must have a single positive integer value"),
+    ("kubernetes-io-domain", _nodeclaim(requirements=[{"key": "kubernetes.io/foo", "operator": "Exists"}]), 'label domain "kubernetes.io" is restricted'),
+    ("karpenter-domain", _nodeclaim(requirements=[{"key": "karpenter.sh/other", "operator": "Exists"}]), 'label domain "karpenter.sh" is restricted'),
+    ("hostname", _nodeclaim(requirements=[{"key": "kubernetes.io/hostname", "operator": "Exists"}]), 'label "kubernetes.io/hostname" is restricted'),
+    ("empty-nodeclass-name", _nodeclaim(nodeClassRef={"group": "kaito.sh", "kind": "KaitoNodeClass", "name": ""}), "name may not be empty"),
+]  # fmt: skip
+
+
+@pytest.mark.usefixtures("crds")
+@pytest.mark.parametrize(("case", "doc", "message"), NODECLAIM_CASES, ids=[c[0] for c in NODECLAIM_CASES])
+async def test_nodeclaim_rule_rejects_its_bad_case(
+    kube_api: ApiClient, case: str, doc: Doc, message: str
+) -> None:
+    del case
+    await _expect_rejected(
+        localcluster.request(kube_api, "POST", "/apis/karpenter.sh/v1/nodeclaims", body=doc),
+        message,
+        None,
+    )
+
+
+@pytest.mark.usefixtures("crds")
+async def test_nodeclaim_spec_is_immutable_and_defaults_expiry(kube_api: ApiClient) -> None:
+    created = await localcluster.request(
+        kube_api, "POST", "/apis/karpenter.sh/v1/nodeclaims", body=_nodeclaim()
+    )
+    name = created["metadata"]["name"]
+    try:
+        assert created["spec"]["expireAfter"] == "720h"
+        await _expect_rejected(
+            localcluster.request(
+                kube_api,
+                "PATCH",
+                f"/apis/karpenter.sh/v1/nodeclaims/{name}",
+                body={"spec": {"taints": []}},
+                content_type="application/merge-patch+json",
+            ),
+            "spec is immutable",
+            None,
+        )
+    finally:
+        await localcluster.delete_object(kube_api, "karpenter.sh/v1", "NodeClaim", name)
