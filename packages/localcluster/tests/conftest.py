@@ -1,3 +1,0 @@
-"""Enables pytester, used to run the plugin inside a throw-away pytest session."""
-
-pytest_plugins = ["pytester"]
