@@ -97,13 +97,17 @@ CREATE_CASES: list[tuple[str, Callable[[str], Doc], Mutation, str, str | None]] 
     ("no-label-selector", _tuning, _drop("resource.labelSelector"), "Required value", "resource.labelSelector"),
     ("empty-label-selector", _tuning, _set("resource.labelSelector", {}), "labelSelector must select at least one label", "resource.labelSelector"),
     ("selector-notin", _tuning, _set("resource.labelSelector", {"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["b"]}]}), "may only use operator In", None),
-    ("url-loopback", _tuning, _set("tuning.input.urls", ["http://127.0.0.1:8080/data.parquet"]), "must be an absolute http(s) URL", "tuning.input.urls[0]"),
-    ("url-localhost", _tuning, _set("tuning.input.urls", ["http://localhost/data.parquet"]), "must be an absolute http(s) URL", None),
-    ("url-metadata", _tuning, _set("tuning.input.urls", ["http://169.254.169.254/metadata/instance"]), "must be an absolute http(s) URL", None),
-    ("url-private", _tuning, _set("tuning.input.urls", ["https://10.1.2.3/data.parquet"]), "must be an absolute http(s) URL", None),
-    ("url-ipv6-loopback", _tuning, _set("tuning.input.urls", ["http://[::1]/data.parquet"]), "must be an absolute http(s) URL", None),
-    ("url-ftp", _tuning, _set("tuning.input.urls", ["ftp://example.com/data.parquet"]), "must be an absolute http(s) URL", None),
-    ("url-relative", _tuning, _set("tuning.input.urls", ["data.parquet"]), "must be an absolute http(s) URL", None),
+    ("url-loopback", _tuning, _set("tuning.input.urls", ["http://127.0.0.1:8080/data.parquet"]), "must not point at localhost", "tuning.input.urls[0]"),
+    ("url-localhost", _tuning, _set("tuning.input.urls", ["http://LocalHost/data.parquet"]), "must not point at localhost", None),
+    ("url-metadata-ip", _tuning, _set("tuning.input.urls", ["http://169.254.169.254/metadata/instance"]), "must not point at localhost", None),
+    ("url-metadata-name", _tuning, _set("tuning.input.urls", ["http://metadata.google.internal/x"]), "must not point at localhost", None),
+    ("url-private", _tuning, _set("tuning.input.urls", ["https://10.1.2.3/data.parquet"]), "must not point at localhost", None),
+    ("url-private-172", _tuning, _set("tuning.input.urls", ["https://user@172.20.0.1:443/d"]), "must not point at localhost", None),
+    ("url-decimal-ip", _tuning, _set("tuning.input.urls", ["http://2130706433/data.parquet"]), "must not point at localhost", None),
+    ("url-ipv6-loopback", _tuning, _set("tuning.input.urls", ["http://[::1]/data.parquet"]), "must not point at localhost", None),
+    ("url-ipv6-unique-local", _tuning, _set("tuning.input.urls", ["http://[fd00::5]:8080/d"]), "must not point at localhost", None),
+    ("url-ftp", _tuning, _set("tuning.input.urls", ["ftp://example.com/data.parquet"]), "must be an absolute http or https URL", "tuning.input.urls[0]"),
+    ("url-relative", _tuning, _set("tuning.input.urls", ["data.parquet"]), "must be an absolute http or https URL", None),
     ("tuning-multinode", _tuning, _set("resource.count", 2), "tuning runs on a single node", "resource.count"),
     ("name-not-a-label", _tuning, _set("metadata.name", "ws.dotted"), "name must be a DNS-1123 label", None),
 ]  # fmt: skip
@@ -134,9 +138,7 @@ async def _create(api: ApiClient, namespace: str, doc: Doc) -> Doc:
     return result
 
 
-async def _expect_rejected(
-    call: Any, message: str, field: str | None
-) -> None:
+async def _expect_rejected(call: Any, message: str, field: str | None) -> None:
     with pytest.raises(ApiException) as caught:
         await call
     assert caught.value.status == 422, caught.value.body
@@ -151,7 +153,9 @@ async def _expect_rejected(
 
 @pytest.mark.usefixtures("crds")
 @pytest.mark.parametrize("api_version", VERSIONS)
-@pytest.mark.parametrize(("case", "base", "mutate", "message", "field"), CREATE_CASES, ids=[c[0] for c in CREATE_CASES])
+@pytest.mark.parametrize(
+    ("case", "base", "mutate", "message", "field"), CREATE_CASES, ids=[c[0] for c in CREATE_CASES]
+)
 async def test_create_rule_rejects_its_bad_case(
     kube_api: ApiClient,
     kube_namespace: str,
@@ -171,7 +175,11 @@ async def test_create_rule_rejects_its_bad_case(
 
 
 @pytest.mark.usefixtures("crds")
-@pytest.mark.parametrize(("case", "base", "mutate", "message", "field"), V1BETA1_ONLY_CASES, ids=[c[0] for c in V1BETA1_ONLY_CASES])
+@pytest.mark.parametrize(
+    ("case", "base", "mutate", "message", "field"),
+    V1BETA1_ONLY_CASES,
+    ids=[c[0] for c in V1BETA1_ONLY_CASES],
+)
 async def test_v1beta1_rule_rejects_its_bad_case(
     kube_api: ApiClient,
     kube_namespace: str,
@@ -196,14 +204,21 @@ ACCEPTED_VARIANTS: list[tuple[str, Callable[[str], Doc], Mutation]] = [
     ("adapter-strength", _inference, _set("inference.adapters", [{**_adapter("a"), "strength": "0.25"}])),
     ("template", _inference, _set("inference", {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}})),
     ("public-url-by-ip", _tuning, _set("tuning.input.urls", ["https://20.1.2.3/data.parquet"])),
+    ("public-host-like-private", _tuning, _set("tuning.input.urls", ["https://10.example.com/d", "https://metadata-store.example.com/d", "https://172.32.0.1/d"])),
     ("selector-in", _tuning, _set("resource.labelSelector", {"matchExpressions": [{"key": "a", "operator": "In", "values": ["b"]}]})),
 ]  # fmt: skip
 
 
 @pytest.mark.usefixtures("crds")
-@pytest.mark.parametrize(("case", "base", "mutate"), ACCEPTED_VARIANTS, ids=[c[0] for c in ACCEPTED_VARIANTS])
+@pytest.mark.parametrize(
+    ("case", "base", "mutate"), ACCEPTED_VARIANTS, ids=[c[0] for c in ACCEPTED_VARIANTS]
+)
 async def test_valid_variant_is_accepted(
-    kube_api: ApiClient, kube_namespace: str, case: str, base: Callable[[str], Doc], mutate: Mutation
+    kube_api: ApiClient,
+    kube_namespace: str,
+    case: str,
+    base: Callable[[str], Doc],
+    mutate: Mutation,
 ) -> None:
     del case
     doc = base("kaito.sh/v1beta1")
@@ -238,7 +253,9 @@ async def _merge_patch(api: ApiClient, namespace: str, doc: Doc, patch: Doc) -> 
 
 
 @pytest.mark.usefixtures("crds")
-@pytest.mark.parametrize(("case", "base", "patch", "message", "field"), UPDATE_CASES, ids=[c[0] for c in UPDATE_CASES])
+@pytest.mark.parametrize(
+    ("case", "base", "patch", "message", "field"), UPDATE_CASES, ids=[c[0] for c in UPDATE_CASES]
+)
 async def test_update_rule_rejects_its_change(
     kube_api: ApiClient,
     kube_namespace: str,
@@ -260,10 +277,15 @@ async def test_updates_that_keep_the_rules_are_accepted(
 ) -> None:
     doc = _tuning()
     await _create(kube_api, kube_namespace, doc)
-    patched = await _merge_patch(kube_api, kube_namespace, doc, {"resource": {"instanceType": None}})
+    patched = await _merge_patch(
+        kube_api, kube_namespace, doc, {"resource": {"instanceType": None}}
+    )
     assert "instanceType" not in patched["resource"], "clearing instanceType is allowed"
     patched = await _merge_patch(
-        kube_api, kube_namespace, doc, {"metadata": {"labels": {"team": "a"}}, "tuning": {"config": "my-config"}}
+        kube_api,
+        kube_namespace,
+        doc,
+        {"metadata": {"labels": {"team": "a"}}, "tuning": {"config": "my-config"}},
     )
     assert patched["tuning"]["config"] == "my-config"
 
@@ -274,7 +296,10 @@ async def test_seed_manifest_applies_unchanged(kube_api: ApiClient, kube_namespa
     (stored,) = await localcluster.apply_manifests(kube_api, seed, namespace=kube_namespace)
     assert stored["apiVersion"] == "kaito.sh/v1alpha1"
     assert stored["resource"]["count"] == 1
-    assert stored["tuning"]["preset"] == {"name": "phi-3-mini-128k-instruct", "accessMode": "public"}
+    assert stored["tuning"]["preset"] == {
+        "name": "phi-3-mini-128k-instruct",
+        "accessMode": "public",
+    }
 
 
 def _nodeclaim(**spec: Any) -> Doc:
@@ -306,7 +331,9 @@ NODECLAIM_CASES: list[tuple[str, Doc, str]] = [
 
 
 @pytest.mark.usefixtures("crds")
-@pytest.mark.parametrize(("case", "doc", "message"), NODECLAIM_CASES, ids=[c[0] for c in NODECLAIM_CASES])
+@pytest.mark.parametrize(
+    ("case", "doc", "message"), NODECLAIM_CASES, ids=[c[0] for c in NODECLAIM_CASES]
+)
 async def test_nodeclaim_rule_rejects_its_bad_case(
     kube_api: ApiClient, case: str, doc: Doc, message: str
 ) -> None:

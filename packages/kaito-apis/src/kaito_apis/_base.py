@@ -180,11 +180,16 @@ class ObjectMeta(pydantic.BaseModel):
 class LabelSelectorRequirement(KubeModel):
     """One label match expression: a key related to values by an operator."""
 
-    key: str
+    key: Annotated[str, pydantic.Field(max_length=316)]
     """The label key the expression applies to."""
-    operator: str
+    operator: Annotated[str, pydantic.Field(max_length=16)]
     """How the key relates to the values: In, NotIn, Exists or DoesNotExist."""
-    values: list[str] | None = None
+    values: (
+        Annotated[
+            list[Annotated[str, pydantic.Field(max_length=63)]], pydantic.Field(max_length=64)
+        ]
+        | None
+    ) = None
     """The values to compare with; empty for Exists and DoesNotExist."""
 
 
@@ -193,7 +198,9 @@ class LabelSelector(KubeModel):
 
     match_labels: dict[str, str] | None = None
     """Labels that must all be present with exactly these values."""
-    match_expressions: list[LabelSelectorRequirement] | None = None
+    match_expressions: (
+        Annotated[list[LabelSelectorRequirement], pydantic.Field(max_length=32)] | None
+    ) = None
     """Expressions that must all match; combined with matchLabels by AND."""
 
 

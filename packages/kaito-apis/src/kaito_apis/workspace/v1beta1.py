@@ -21,6 +21,7 @@ API_VERSION: Literal["kaito.sh/v1beta1"] = "kaito.sh/v1beta1"
 DataSource = v1alpha1.DataSource
 DataDestination = v1alpha1.DataDestination
 AdapterSpec = v1alpha1.AdapterSpec
+AdapterSource = v1alpha1.AdapterSource
 
 
 class PresetOptions(v1alpha1.PresetOptions):
@@ -172,6 +173,7 @@ class Workspace(v1alpha1.Workspace):
 
 __all__ = [
     "API_VERSION",
+    "AdapterSource",
     "AdapterSpec",
     "DataDestination",
     "DataSource",

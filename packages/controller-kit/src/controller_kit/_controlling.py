@@ -1,0 +1,152 @@
+"""Run a Reconciler: workers take keys from the work queue and reconcile them, with metrics.
+
+At most ``max_concurrent_reconciles`` keys are reconciled at once, and never the same key twice
+(the queue guarantees it). Each pass runs with the request and a fresh reconcile id bound to the
+log context. Outcomes map to controller-runtime's: success forgets the key's backoff; a
+``requeue_after`` result re-adds it later; an exception retries with backoff; a
+:class:`TerminalError` is logged and counted but not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from controller_kit import _metrics
+from controller_kit._clock import Clock, SystemClock
+from controller_kit._queueing import QueueShutDownError, RateLimiter, WorkQueue
+from controller_kit._reconciling import Reconciler, Request, TerminalError
+
+if TYPE_CHECKING:
+    from controller_kit._informing import EventType, Informer
+    from controller_kit._resources import Object
+
+Mapper = Callable[[Any], list[Request]]
+"""Maps a watched object to the requests it should trigger."""
+
+
+def request_for(obj: Mapping[str, Any]) -> list[Request]:
+    """The object's own key."""
+    meta = obj["metadata"]
+    return [Request(meta.get("namespace") or "", meta["name"])]
+
+
+class Controller:
+    """One named controller: a queue, its workers, and the watches that feed it."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        reconciler: Reconciler,
+        max_concurrent_reconciles: int = 5,
+        rate_limiter: RateLimiter[Request] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.name = name
+        self._reconciler = reconciler
+        self._clock = clock or SystemClock()
+        self._workers = max_concurrent_reconciles
+        self.queue: WorkQueue[Request] = WorkQueue(
+            name=name, rate_limiter=rate_limiter, clock=self._clock
+        )
+        self._log = structlog.get_logger(name)
+        _metrics.init_controller(name, max_concurrent_reconciles)
+        self._active = _metrics.ACTIVE_WORKERS.labels(controller=name)
+        self._informers: list[Informer] = []
+
+    def watch(
+        self,
+        informer: Informer,
+        mapper: Mapper = request_for,
+        *,
+        predicate: Callable[[EventType, Object | None, Object | None], bool] | None = None,
+    ) -> None:
+        """Enqueue ``mapper(obj)`` for every change ``informer`` sees that ``predicate`` passes."""
+
+        def handle(event: EventType, old: Object | None, new: Object | None) -> None:
+            if predicate is not None and not predicate(event, old, new):
+                return
+            for obj in (old, new):
+                if obj is not None:
+                    for request in mapper(obj):
+                        self.queue.add(request)
+
+        informer.add_handler(handle)
+        self._informers.append(informer)
+
+    async def run(self) -> None:
+        """Wait for the watched caches to sync, then reconcile until cancelled."""
+        await asyncio.gather(*(i.synced.wait() for i in self._informers))
+        self._log.info("starting workers", workers=self._workers)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index in range(self._workers):
+                    group.create_task(self._worker(), name=f"{self.name}-worker-{index}")
+        finally:
+            self.queue.shut_down()
+
+    async def _worker(self) -> None:
+        while True:
+            try:
+                request = await self.queue.get()
+            except QueueShutDownError:
+                return
+            self._active.inc()
+            try:
+                await self._process(request)
+            finally:
+                self._active.dec()
+                self.queue.done(request)
+
+    async def _process(self, request: Request) -> None:
+        reconcile_id = secrets.token_hex(8)
+        started = self._clock.monotonic()
+        with structlog.contextvars.bound_contextvars(
+            controller=self.name,
+            namespace=request.namespace,
+            name=request.name,
+            reconcile_id=reconcile_id,
+        ):
+            try:
+                result = await self._reconciler.reconcile(request)
+            except asyncio.CancelledError:
+                raise
+            except TerminalError as exc:
+                _metrics.TERMINAL_RECONCILE_ERRORS.labels(controller=self.name).inc()
+                _metrics.RECONCILE_ERRORS.labels(controller=self.name).inc()
+                _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="error").inc()
+                self._log.error("reconcile failed terminally", error=str(exc))
+                self.queue.forget(request)
+                return
+            except Exception as exc:
+                _metrics.RECONCILE_ERRORS.labels(controller=self.name).inc()
+                _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="error").inc()
+                self._log.warning(
+                    "reconcile failed, retrying",
+                    error=str(exc) or type(exc).__name__,
+                    retries=self.queue.rate_limiter.retries(request),
+                    exc_info=not _is_expected(exc),
+                )
+                self.queue.add_rate_limited(request)
+                return
+            finally:
+                _metrics.RECONCILE_TIME.labels(controller=self.name).observe(
+                    self._clock.monotonic() - started
+                )
+            self.queue.forget(request)
+            if result.requeue_after is not None:
+                _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="requeue_after").inc()
+                self.queue.add_after(request, result.requeue_after)
+            else:
+                _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="success").inc()
+
+
+def _is_expected(exc: Exception) -> bool:
+    """API conflicts are routine under optimistic concurrency: no traceback for them."""
+    status = getattr(exc, "status", None)
+    return status in (409, 429)

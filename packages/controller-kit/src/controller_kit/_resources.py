@@ -1,0 +1,144 @@
+"""REST coordinates of a kind, and raw JSON access to it through kubernetes-asyncio's ApiClient.
+
+The controllers work on plain JSON dicts (parsed into typed models where they read them), for
+built-in kinds and custom resources alike, so one code path serves Nodes, Jobs and NodeClaims.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from kubernetes_asyncio.client import ApiClient
+
+Object = dict[str, Any]
+"""A Kubernetes object as JSON."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Resource:
+    """One kind's REST coordinates (group "" is the core group)."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, *, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base = f"{base}/namespaces/{namespace}"
+        base = f"{base}/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+NODES = Resource(group="", version="v1", plural="nodes", kind="Node", namespaced=False)
+PODS = Resource(group="", version="v1", plural="pods", kind="Pod", namespaced=True)
+EVENTS = Resource(group="", version="v1", plural="events", kind="Event", namespaced=True)
+SERVICES = Resource(group="", version="v1", plural="services", kind="Service", namespaced=True)
+CONFIGMAPS = Resource(
+    group="", version="v1", plural="configmaps", kind="ConfigMap", namespaced=True
+)
+JOBS = Resource(group="batch", version="v1", plural="jobs", kind="Job", namespaced=True)
+DEPLOYMENTS = Resource(
+    group="apps", version="v1", plural="deployments", kind="Deployment", namespaced=True
+)
+STATEFULSETS = Resource(
+    group="apps", version="v1", plural="statefulsets", kind="StatefulSet", namespaced=True
+)
+LEASES = Resource(
+    group="coordination.k8s.io", version="v1", plural="leases", kind="Lease", namespaced=True
+)
+
+
+async def call(
+    api: ApiClient,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    query: Sequence[tuple[str, str]] = (),
+    content_type: str = "application/json",
+    preload: bool = True,
+    timeout_seconds: float | None = None,
+) -> Any:
+    """One authenticated request; the JSON body as a dict (or the raw response if not preloaded).
+
+    Raises ``kubernetes_asyncio.client.exceptions.ApiException`` on a non-2xx status.
+    """
+    response = await api.call_api(
+        path,
+        method,
+        query_params=list(query),
+        header_params={"Content-Type": content_type, "Accept": "application/json"},
+        body=body,
+        response_types_map={200: "object", 201: "object", 202: "object"},
+        auth_settings=["BearerToken"],
+        _return_http_data_only=True,
+        _preload_content=preload,
+        _request_timeout=timeout_seconds,
+    )
+    return response
+
+
+async def get(
+    api: ApiClient, resource: Resource, name: str, namespace: str | None = None
+) -> Object:
+    return cast("Object", await call(api, "GET", resource.path(namespace=namespace, name=name)))
+
+
+async def create(api: ApiClient, resource: Resource, obj: Mapping[str, Any]) -> Object:
+    namespace = obj.get("metadata", {}).get("namespace")
+    return cast("Object", await call(api, "POST", resource.path(namespace=namespace), body=obj))
+
+
+async def patch(
+    api: ApiClient,
+    resource: Resource,
+    name: str,
+    body: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    *,
+    namespace: str | None = None,
+    subresource: str | None = None,
+    patch_type: str = "application/merge-patch+json",
+) -> Object:
+    path = resource.path(namespace=namespace, name=name)
+    if subresource:
+        path = f"{path}/{subresource}"
+    return cast("Object", await call(api, "PATCH", path, body=body, content_type=patch_type))
+
+
+async def replace_status(api: ApiClient, resource: Resource, obj: Mapping[str, Any]) -> Object:
+    """PUT the status subresource (optimistic concurrency through metadata.resourceVersion)."""
+    meta = obj["metadata"]
+    path = resource.path(namespace=meta.get("namespace"), name=meta["name"]) + "/status"
+    return cast("Object", await call(api, "PUT", path, body=obj))
+
+
+async def delete(
+    api: ApiClient,
+    resource: Resource,
+    name: str,
+    *,
+    namespace: str | None = None,
+    propagation_policy: str = "Background",
+    preconditions_uid: str | None = None,
+) -> Object:
+    body: dict[str, Any] = {"propagationPolicy": propagation_policy}
+    if preconditions_uid:
+        body["preconditions"] = {"uid": preconditions_uid}
+    path = resource.path(namespace=namespace, name=name)
+    return cast("Object", await call(api, "DELETE", path, body=body))
+
+
+def decode(data: bytes | str) -> Object:
+    return cast("Object", json.loads(data))
