@@ -84,10 +84,10 @@ def test_tuning_figures_are_the_rounded_up_derivation(catalog: pc.Catalog) -> No
     for preset in catalog.presets:
         for tuning in preset.tuning:
             estimate = pc.estimate_tuning_memory(preset, tuning.method)
-            assert tuning.gpu_memory_gib == _memory.rounded_requirement_gib(estimate), (
-                preset.name,
-                tuning.method,
-                estimate.total_gib,
+            expected = _memory.rounded_requirement_gib(estimate)
+            assert tuning.gpu_memory_gib == expected, (
+                f"{preset.name} {tuning.method}: store gpu_memory_gib {expected:g} "
+                f"(estimate {estimate.total_gib:.2f} GiB)"
             )
 
 
