@@ -64,6 +64,8 @@ def test_no_two_aliases_collapse_onto_one_key(catalog: pc.Catalog) -> None:
         ("preset.deepseek-r1-distill-llama-8b.inference.total-gpu-memory-mib", "16896"),
         ("preset.phi-2.deprecated", "true"),
         ("preset.falcon-40b.distributed-inference", "false"),
+        ("preset.falcon-7b.vllm.lora-adapters", "false"),
+        ("preset.phi-4.vllm.lora-adapters", "true"),
         ("alias.microsoft_phi-3-mini-128k-instruct", "phi-3-mini-128k-instruct"),
         ("alias.mistral-7b-v0.3", "mistral-7b"),
         ("instance-type.Standard_NC6s_v3.gpu-memory-mib", "16384"),

@@ -214,3 +214,32 @@ def test_tuning_fit_follows_the_per_gpu_figure_for_every_combination(catalog: pc
 def test_violation_str_shows_field_and_message() -> None:
     violation = fit("phi-2", "Standard_NC6s_v3", pc.Inference()).violations[0]
     assert str(violation) == f"inference.preset.name: {violation.message}"
+
+
+@pytest.mark.parametrize(
+    ("runtime", "codes"),
+    [(VLLM, [VC.ADAPTERS_NOT_SUPPORTED]), (TRANSFORMERS, [])],
+)
+def test_adapters_on_a_model_vllm_cannot_adapt(
+    runtime: pc.Runtime, codes: list[pc.ViolationCode]
+) -> None:
+    report = fit(
+        "falcon-7b", "Standard_NC24ads_A100_v4", pc.Inference(runtime=runtime, adapter_count=1)
+    )
+    assert [v.code for v in report.violations] == codes
+
+
+def test_adapters_are_fine_where_vllm_supports_lora() -> None:
+    assert fit("phi-4", "Standard_NC24ads_A100_v4", pc.Inference(adapter_count=10)).fits
+
+
+def test_workloads_accept_plain_strings_and_store_enums() -> None:
+    assert pc.Tuning(method="qlora").method is QLORA  # type: ignore[arg-type]
+    assert pc.Inference(runtime="transformers").runtime is TRANSFORMERS  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dora"):
+        pc.Tuning(method="dora")  # type: ignore[arg-type]
+
+
+def test_negative_adapter_count_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="adapter_count"):
+        pc.Inference(adapter_count=-1)

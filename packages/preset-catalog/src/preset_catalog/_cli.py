@@ -23,7 +23,7 @@ from preset_catalog._exporting import (
 )
 from preset_catalog._fitting import Inference, Tuning, check_fit
 from preset_catalog._loading import load_catalog
-from preset_catalog._resolving import get_instance_type, resolve_preset
+from preset_catalog._resolving import get_instance_type, resolve_preset, suggest
 from preset_catalog._schema import Runtime, TuningMethod
 from preset_catalog._tuning import default_tuning_config
 from preset_catalog._version import CATALOG_VERSION
@@ -215,17 +215,13 @@ def _show(args: argparse.Namespace) -> int:
     elif args.name.lower() in catalog.instance_type_index:
         item = get_instance_type(args.name)
     else:
-        try:
-            resolve_preset(args.name)
-        except UnknownNameError as preset_error:
-            try:
-                get_instance_type(args.name)
-            except UnknownNameError as sku_error:
-                suggestions = preset_error.suggestions + sku_error.suggestions
-                raise UnknownNameError(
-                    kind="preset or instance type", name=args.name, suggestions=suggestions
-                ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        index: dict[str, Preset | InstanceType] = {
+            **catalog.preset_index,
+            **catalog.instance_type_index,
+        }
+        raise UnknownNameError(
+            kind="preset or instance type", name=args.name, suggestions=suggest(args.name, index)
+        )
     _dump(item.model_dump(mode="json"), args.format, sys.stdout)
     return EXIT_OK
 

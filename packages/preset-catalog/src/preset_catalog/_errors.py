@@ -42,6 +42,7 @@ class ViolationCode(enum.StrEnum):
     TUNING_METHOD_NOT_SUPPORTED = "TuningMethodNotSupported"
     MULTI_NODE_NOT_SUPPORTED = "MultiNodeNotSupported"
     RUNTIME_NOT_SUPPORTED = "RuntimeNotSupported"
+    ADAPTERS_NOT_SUPPORTED = "AdaptersNotSupported"
     PRESET_DEPRECATED = "PresetDeprecated"
     # estimate_node_count
     GPU_TOO_SMALL_FOR_RUNTIME = "GPUTooSmallForRuntime"

@@ -55,10 +55,10 @@ def estimate_node_count(
 
     Raises :class:`NodeEstimateError` when no node count works.
     """
-    runtime = runtime or preset.default_runtime
+    runtime = Runtime(runtime) if runtime else preset.default_runtime
     if requested_node_count < 1:
         raise ValueError(f"requested_node_count must be at least 1, got {requested_node_count}")
-    if runtime is Runtime.TRANSFORMERS:
+    if runtime == Runtime.TRANSFORMERS:
         return NodeEstimate(
             node_count=requested_node_count,
             runtime=runtime,

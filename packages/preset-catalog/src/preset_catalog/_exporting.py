@@ -13,6 +13,7 @@ be compared with ``int(...)``::
     preset.<name>.deprecated                          "true" | "false"
     preset.<name>.runtimes                            "vllm,transformers" (default first)
     preset.<name>.distributed-inference               "true" | "false"
+    preset.<name>.vllm.lora-adapters                  "true" | "false"
     preset.<name>.inference.gpu-count                 "1"
     preset.<name>.inference.total-gpu-memory-mib      "9216"
     preset.<name>.inference.per-gpu-memory-mib        "0"
@@ -87,6 +88,7 @@ def export_configmap(
             f"{key}.deprecated": _flag(preset.deprecated),
             f"{key}.runtimes": ",".join(preset.runtimes),
             f"{key}.distributed-inference": _flag(preset.distributed_inference),
+            f"{key}.vllm.lora-adapters": _flag(preset.vllm.lora_adapters),
             f"{key}.inference.gpu-count": str(need.gpu_count),
             f"{key}.inference.total-gpu-memory-mib": _mib_up(need.total_gpu_memory_gib),
             f"{key}.inference.per-gpu-memory-mib": _mib_up(need.per_gpu_memory_gib),

@@ -33,6 +33,14 @@ class Inference:
     """Serve the preset. ``runtime`` None means the preset's default runtime."""
 
     runtime: Runtime | None = None
+    adapter_count: int = 0
+    """LoRA adapters to serve with the model (``inference.adapters``)."""
+
+    def __post_init__(self) -> None:
+        if self.runtime is not None:
+            object.__setattr__(self, "runtime", Runtime(self.runtime))
+        if self.adapter_count < 0:
+            raise ValueError(f"adapter_count must not be negative, got {self.adapter_count}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -40,6 +48,9 @@ class Tuning:
     """Fine-tune the preset with ``method``."""
 
     method: TuningMethod
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", TuningMethod(self.method))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -84,6 +95,17 @@ def check_fit(
     else:
         runtime = workload.runtime or preset.default_runtime
         violations += _inference_violations(preset, instance_type, runtime, node_count)
+        if workload.adapter_count and runtime == Runtime.VLLM and not preset.vllm.lora_adapters:
+            violations.append(
+                Violation(
+                    code=ViolationCode.ADAPTERS_NOT_SUPPORTED,
+                    message=(
+                        f"vLLM cannot serve LoRA adapters for preset {preset.name}; use the "
+                        "transformers runtime or no adapters"
+                    ),
+                    field="inference.adapters",
+                )
+            )
     return FitReport(
         preset=preset,
         instance_type=instance_type,
@@ -165,12 +187,12 @@ def _inference_violations(
     fits_one_node = (
         sku.total_gpu_memory_gib >= need.total_gpu_memory_gib and sku.gpu.count >= need.gpu_count
     )
-    splits_across_nodes = runtime is Runtime.VLLM and preset.distributed_inference
+    splits_across_nodes = runtime == Runtime.VLLM and preset.distributed_inference
     usable_nodes = node_count if splits_across_nodes else 1
     if node_count > 1 and not fits_one_node and not splits_across_nodes:
         reason = (
             "with Huggingface Transformers runtime"
-            if runtime is Runtime.TRANSFORMERS and preset.distributed_inference
+            if runtime == Runtime.TRANSFORMERS and preset.distributed_inference
             else f"for preset {preset.name}"
         )
         found.append(
@@ -202,7 +224,7 @@ def _inference_violations(
 
     per_gpu = need.per_gpu_memory_gib
     per_gpu_reason = ""
-    if runtime is Runtime.VLLM and not preset.vllm.tensor_parallel:
+    if runtime == Runtime.VLLM and not preset.vllm.tensor_parallel:
         per_gpu = need.total_gpu_memory_gib
         per_gpu_reason = " (vLLM cannot split this model across GPUs)"
     if per_gpu > 0 and sku.gpu.memory_gib < per_gpu:

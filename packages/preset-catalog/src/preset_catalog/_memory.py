@@ -103,6 +103,7 @@ def estimate_tuning_memory(
     Each GPU holds a full replica (the tuning Job runs one data-parallel process per GPU), so the
     result is what every GPU of the node must have. ``target_modules`` defaults to the preset's.
     """
+    method = TuningMethod(method)
     if batch_size < 1 or sequence_length_tokens < 1 or lora_rank < 1:
         raise ValueError("batch_size, sequence_length_tokens and lora_rank must be positive")
     arch = preset.architecture
@@ -115,7 +116,7 @@ def estimate_tuning_memory(
             f"(valid: {', '.join(shapes)})"
         )
 
-    if method is TuningMethod.QLORA:
+    if method == TuningMethod.QLORA:
         # Linear layers in NF4; prepare_model_for_kbit_training upcasts everything that stayed in
         # 16-bit (embeddings, output head, norms) to fp32.
         base = (

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from preset_catalog._schema import Catalog, InstanceType, Preset
 
-__all__ = ["PresetResolution", "get_instance_type", "resolve_preset"]
+__all__ = ["PresetResolution", "get_instance_type", "resolve_preset", "suggest"]
 
 MAX_SUGGESTIONS = 3
 SUGGESTION_CUTOFF = 0.6
@@ -52,7 +52,7 @@ def resolve_preset(name: str, *, catalog: Catalog | None = None) -> PresetResolu
         raise UnknownNameError(
             kind="preset",
             name=name,
-            suggestions=_suggest(name, catalog.preset_index),
+            suggestions=suggest(name, catalog.preset_index),
         )
     deprecations: list[str] = []
     if name.lower() == preset.name and name != preset.name:
@@ -81,12 +81,12 @@ def get_instance_type(name: str, *, catalog: Catalog | None = None) -> InstanceT
         raise UnknownNameError(
             kind="instance type",
             name=name,
-            suggestions=_suggest(name, catalog.instance_type_index),
+            suggestions=suggest(name, catalog.instance_type_index),
         )
     return found
 
 
-def _suggest(name: str, index: Mapping[str, Preset | InstanceType]) -> tuple[str, ...]:
+def suggest(name: str, index: Mapping[str, Preset | InstanceType]) -> tuple[str, ...]:
     """Closest canonical names, matching the typo against names and aliases alike."""
     close = difflib.get_close_matches(
         name.lower(), list(index), n=MAX_SUGGESTIONS * 2, cutoff=SUGGESTION_CUTOFF

@@ -313,7 +313,7 @@ class Preset(_Frozen):
         return self.runtimes[0]
 
     def tuning_requirement(self, method: TuningMethod) -> TuningRequirement | None:
-        return next((t for t in self.tuning if t.method is method), None)
+        return next((t for t in self.tuning if t.method == method), None)
 
     @property
     def tuning_methods(self) -> tuple[TuningMethod, ...]:
