@@ -171,6 +171,9 @@ def test_export_configmap_round_trips(
     manifest = yaml.safe_load(out)
     assert (manifest["metadata"]["name"], manifest["metadata"]["namespace"]) == ("c", "n")
     assert pc.catalog_from_configmap(manifest) == catalog
+    assert all(isinstance(value, str) for value in manifest["data"].values())
+    assert manifest["data"] == pc.export_configmap(catalog, name="c", namespace="n")["data"]
+    assert "catalog.yaml: |" in out  # readable block, not an escaped one-liner
 
 
 @pytest.mark.parametrize(("fmt", "parse"), [("yaml", yaml.safe_load), ("json", json.loads)])

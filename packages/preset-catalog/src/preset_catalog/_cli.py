@@ -200,11 +200,23 @@ def _table(rows: list[list[str]], out: TextIO) -> None:
         out.write("\n")
 
 
+class _ReadableDumper(yaml.SafeDumper):
+    """Writes multi-line strings (the ConfigMap's catalog.yaml) as ``|`` blocks, not escapes."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ReadableDumper.add_representer(str, _represent_str)
+
+
 def _dump(document: Any, fmt: str, out: TextIO) -> None:
     if fmt == "json":
         out.write(json.dumps(document, indent=2) + "\n")
     else:
-        out.write(yaml.safe_dump(document, sort_keys=False, width=100))
+        out.write(yaml.dump(document, Dumper=_ReadableDumper, sort_keys=False, width=100))
 
 
 def _show(args: argparse.Namespace) -> int:
