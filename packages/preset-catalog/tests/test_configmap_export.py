@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 import preset_catalog as pc
+from preset_catalog._exporting import MIB_PER_GIB, configmap_key
 
 CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 CONFIGMAP_SIZE_LIMIT_BYTES = 1024 * 1024
@@ -74,6 +75,28 @@ def test_no_two_aliases_collapse_onto_one_key(catalog: pc.Catalog) -> None:
         ("instance-type.Standard_NC6s_v3.vm-family", "standardNCSv3Family"),
         ("instance-type.p5.48xlarge.cloud", "aws"),
         ("instance-type-alias.Standard_ND96asr_v4", "Standard_ND96asr_A100_v4"),
+        ("preset.phi-2.replaced-by", "phi-3.5-mini-instruct"),
+        ("preset.phi-3-mini-128k-instruct.tuning-methods", "qlora,lora"),
+        ("preset.mistral-7b-instruct.tuning-methods", ""),
+        ("preset.falcon-40b.vllm.tensor-parallel", "false"),
+        ("preset.phi-4.vllm.tensor-parallel", "true"),
+        ("preset.deepseek-r1-distill-llama-8b.inference.total-gpu-memory-gib", "16.5"),
+        ("preset.phi-3-medium-128k-instruct.inference.total-gpu-memory-gib", "28"),
+        ("preset.phi-3-medium-128k-instruct.inference.per-gpu-memory-gib", "0"),
+        ("preset.phi-3-medium-128k-instruct.tuning.lora.gpu-memory-gib", "32.5"),
+        ("preset-index.phi-4", "phi-4"),
+        ("preset-spelling.phi-4", "phi-4"),
+        ("preset-index.microsoft_phi-3-mini-128k-instruct", "phi-3-mini-128k-instruct"),
+        (
+            "preset-spelling.microsoft_phi-3-mini-128k-instruct",
+            "microsoft/phi-3-mini-128k-instruct",
+        ),
+        ("preset-index.mistral-7b-v0.3", "mistral-7b"),
+        ("instance-type-index.standard_nc6s_v3", "Standard_NC6s_v3"),
+        ("instance-type-index.standard_nd96asr_v4", "Standard_ND96asr_A100_v4"),
+        ("instance-type-index.g5.xlarge", "g5.xlarge"),
+        ("instance-type.Standard_NC12s_v3.gpu-memory-gib", "16"),
+        ("instance-type.Standard_NC12s_v3.total-gpu-memory-gib", "32"),
     ],
 )
 def test_flat_key_for_admission_policies(key: str, value: str) -> None:
@@ -110,3 +133,51 @@ def test_reading_a_tampered_catalog_document_fails() -> None:
     )
     with pytest.raises(pc.CatalogDataError, match="greater than 0"):
         pc.catalog_from_configmap(manifest)
+
+
+def test_preset_index_covers_every_name_and_alias(catalog: pc.Catalog) -> None:
+    data = pc.export_configmap(catalog)["data"]
+    index = {
+        k.removeprefix("preset-index."): v for k, v in data.items() if k.startswith("preset-index.")
+    }
+    spellings = {
+        k.removeprefix("preset-spelling."): v
+        for k, v in data.items()
+        if k.startswith("preset-spelling.")
+    }
+    assert {spellings[key]: index[key] for key in index} == {
+        spelling: preset.name for spelling, preset in catalog.preset_index.items()
+    }
+
+
+def test_preset_spellings_need_only_slash_replaced_to_become_keys(catalog: pc.Catalog) -> None:
+    """A CEL rule can only do ``lowerAscii().replace('/', '_')``: that must equal configmap_key."""
+    for spelling in catalog.preset_index:
+        assert spelling.isascii(), spelling
+        assert configmap_key(spelling) == spelling.replace("/", "_"), spelling
+
+
+def test_instance_type_index_is_the_case_insensitive_lookup(catalog: pc.Catalog) -> None:
+    data = pc.export_configmap(catalog)["data"]
+    prefix = "instance-type-index."
+    index = {k.removeprefix(prefix): v for k, v in data.items() if k.startswith(prefix)}
+    assert index == {key: sku.name for key, sku in catalog.instance_type_index.items()}
+
+
+def test_instance_type_gpu_memory_is_whole_mib(catalog: pc.Catalog) -> None:
+    """So a policy's integer MiB comparisons agree exactly with check_fit's float ones."""
+    for sku in catalog.instance_types:
+        for gib in (sku.gpu.memory_gib, sku.total_gpu_memory_gib):
+            assert (gib * MIB_PER_GIB).is_integer(), (sku.name, gib)
+
+
+def test_gib_figures_are_written_as_check_fit_writes_them(catalog: pc.Catalog) -> None:
+    data = pc.export_configmap(catalog)["data"]
+    for preset in catalog.presets:
+        need = preset.inference
+        key = f"preset.{preset.name}"
+        assert data[f"{key}.inference.total-gpu-memory-gib"] == f"{need.total_gpu_memory_gib:g}"
+        for tuning in preset.tuning:
+            assert (
+                data[f"{key}.tuning.{tuning.method}.gpu-memory-gib"] == f"{tuning.gpu_memory_gib:g}"
+            )

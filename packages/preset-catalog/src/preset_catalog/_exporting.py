@@ -24,6 +24,27 @@ be compared with ``int(...)``::
 ConfigMap keys may not contain ``/``: aliases are lower-cased and any other character outside
 ``[-._a-zA-Z0-9]`` becomes ``_`` (``alias.microsoft_phi-3-mini-4k-instruct``); a CEL rule applies
 the same ``lowerAscii().replace('/', '_')``.
+
+A second group of keys lets an admission policy give exactly the answers of
+:func:`resolve_preset`, :func:`get_instance_type` and :func:`check_fit`, messages included::
+
+    preset-index.<key>                                canonical preset name, for the name itself
+    preset-spelling.<key>                             and every alias; ``<key>`` is the lower-cased
+                                                      spelling made key-safe, ``preset-spelling``
+                                                      holds that lower-cased spelling, so a rule can
+                                                      tell ``org/model`` from ``org_model``
+    instance-type-index.<lower-cased name or alias>   canonical instance type name
+    preset.<name>.replaced-by                         only for a deprecated preset with a successor
+    preset.<name>.tuning-methods                      "qlora,lora" ("" when not tunable)
+    preset.<name>.vllm.tensor-parallel                "true" | "false"
+    preset.<name>.inference.total-gpu-memory-gib      "28"   (GiB for messages, as check_fit
+    preset.<name>.inference.per-gpu-memory-gib        "0"     writes them: ``{:g}``)
+    preset.<name>.tuning.<method>.gpu-memory-gib      "32.5"
+    instance-type.<name>.gpu-memory-gib | .total-gpu-memory-gib
+
+Instance types are matched case-insensitively (as Azure treats VM sizes), hence the lower-cased
+index; the ``*-mib`` figures are whole MiB for every instance type (a test holds the data to it), so
+integer comparisons in a policy agree with check_fit's float comparisons exactly.
 """
 
 from __future__ import annotations
@@ -95,6 +116,19 @@ def export_configmap(
         }
         for tuning in preset.tuning:
             data[f"{key}.tuning.{tuning.method}.gpu-memory-mib"] = _mib_up(tuning.gpu_memory_gib)
+            data[f"{key}.tuning.{tuning.method}.gpu-memory-gib"] = _gib(tuning.gpu_memory_gib)
+        data |= {
+            f"{key}.tuning-methods": ",".join(preset.tuning_methods),
+            f"{key}.vllm.tensor-parallel": _flag(preset.vllm.tensor_parallel),
+            f"{key}.inference.total-gpu-memory-gib": _gib(need.total_gpu_memory_gib),
+            f"{key}.inference.per-gpu-memory-gib": _gib(need.per_gpu_memory_gib),
+        }
+        if preset.replaced_by is not None:
+            data[f"{key}.replaced-by"] = preset.replaced_by
+        for spelling in (preset.name, *preset.aliases):
+            index_key = configmap_key(spelling)
+            data[f"preset-index.{index_key}"] = preset.name
+            data[f"preset-spelling.{index_key}"] = spelling.lower()
     for sku in catalog.instance_types:
         for alias in sku.aliases:
             data[f"instance-type-alias.{alias}"] = sku.name
@@ -105,7 +139,11 @@ def export_configmap(
             f"{key}.gpu-count": str(sku.gpu.count),
             f"{key}.gpu-memory-mib": _mib_down(sku.gpu.memory_gib),
             f"{key}.total-gpu-memory-mib": _mib_down(sku.total_gpu_memory_gib),
+            f"{key}.gpu-memory-gib": _gib(sku.gpu.memory_gib),
+            f"{key}.total-gpu-memory-gib": _gib(sku.total_gpu_memory_gib),
         }
+        for spelling in (sku.name, *sku.aliases):
+            data[f"instance-type-index.{spelling.lower()}"] = sku.name
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -142,6 +180,11 @@ def catalog_from_configmap(manifest: Mapping[str, Any] | str) -> Catalog:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _gib(value: float) -> str:
+    """GiB as check_fit writes them in its messages (``16``, ``32.5``)."""
+    return f"{value:g}"
 
 
 def _mib_up(gib: float) -> str:
