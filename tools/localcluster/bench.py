@@ -59,10 +59,16 @@ def recorded_cold_build() -> None:
         f"(GOCACHE {last['gocache_mb_before']} MB / GOMODCACHE {last['gomodcache_mb_before']} MB "
         "at start; near zero means cold)"
     )
-    log = _cache_dir() / "bin" / "build-log.tsv"
+    _print_steps(_cache_dir() / "bin" / "build-log.tsv", run=last["run"])
+
+
+def _print_steps(log: Path, *, run: str | None) -> None:
+    """Print the per-component rows of ``log`` (only those of ``run`` unless it is None)."""
+    if not log.is_file():
+        return
     with log.open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
-            if row.get("run") == last["run"]:
+            if run is None or row.get("run") == run:
                 print(
                     f"  {row['component']:<11} {row['version']:<9} {float(row['seconds']):7.1f} s"
                     f"  peak RSS {int(row['max_rss_kb']) / 1024:6.0f} MiB"
@@ -96,6 +102,7 @@ def fresh_cold_build() -> None:
             f"cold build (fresh, empty caches incl. module downloads): {elapsed / 60:.1f} min, "
             f"peak RSS {rss_gib:.2f} GiB"
         )
+        _print_steps(Path(tmp) / "bin" / "build-log.tsv", run=None)
         # module cache files are read-only; make them removable
         subprocess.run(["chmod", "-R", "u+w", tmp], check=False)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import http.client
 import os
 import signal
 import ssl
@@ -149,7 +150,7 @@ def http_ok(
         with urllib.request.urlopen(request, timeout=2, context=context) as response:
             body: bytes = response.read()
             return body.decode("utf-8", "replace") if response.status == 200 else None
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
         return None
 
 
