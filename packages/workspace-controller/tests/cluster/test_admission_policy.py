@@ -1,0 +1,490 @@
+"""The admission policy on the real API server: it compiles, rejects what it should with the
+intended message, admits the examples, honours the bypass annotation, and agrees with check_fit.
+
+How it is installed, and why this way:
+
+- once per test session, with its own policy name and a binding limited to namespaces labelled
+  ``kaito.sh/admission-policy-test``: the cluster is shared by every test of the session, and
+  other tests create Workspaces that this policy must not judge;
+- never deleted: kube-apiserver 1.36 stops the ConfigMap parameter informer for good as soon as no
+  binding names that paramKind (kubernetes/kubernetes#130887); a policy recreated after that
+  reads a frozen catalog, or none;
+- a binding takes effect asynchronously, so the fixture creates a known-bad Workspace until the
+  policy rejects it, with a deadline, instead of sleeping.
+
+Most requests are server-side dry runs: admission runs in full, nothing is stored, so the cases
+need no clean-up and run concurrently.
+"""
+
+# Table-driven: one case per line reads better than wrapped rows (as in test_cel_rules.py).
+# ruff: noqa: E501
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
+
+import localcluster
+import preset_catalog
+from kaito_apis.workspace import v1beta1
+from workspace_controller.admission import (
+    AdmissionRule,
+    AdmissionViolation,
+    admission_manifests,
+    admission_violations,
+)
+from workspace_controller.admission.rules import BYPASS_HINT
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio.client import ApiClient
+
+    from localcluster import ClusterInfo
+
+ROOT = localcluster.find_repo_root(Path(__file__))
+EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))
+SEED = ROOT / "examples/fine-tuning/kaito_workspace_tuning_phi_3.yaml"
+POLICY = "workspace-catalog-rules-test"
+NAMESPACE = "admission-policy-test"
+SELECTOR_LABEL = "kaito.sh/admission-policy-test"
+VERSIONS = ["kaito.sh/v1alpha1", "kaito.sh/v1beta1"]
+DENIED = f"ValidatingAdmissionPolicy '{POLICY}' with binding '{POLICY}' denied request: "
+Doc = dict[str, Any]
+Mutation = Callable[[Doc], None]
+
+_installed: set[str] = set()  # API servers this process has installed the policy on
+
+
+def _tuning(api_version: str = "kaito.sh/v1beta1") -> Doc:
+    return {
+        "apiVersion": api_version,
+        "kind": "Workspace",
+        "metadata": {"name": "ws"},
+        "resource": {
+            "instanceType": "Standard_NC6s_v3",
+            "labelSelector": {"matchLabels": {"app": "tuning"}},
+        },
+        "tuning": {
+            "preset": {"name": "phi-3-mini-128k-instruct"},
+            "method": "qlora",
+            "input": {"urls": ["https://example.com/data/train.parquet"]},
+            "output": {"image": "registry.example.com/adapter:0.0.1", "imagePushSecret": "push"},
+        },
+    }
+
+
+def _inference(api_version: str = "kaito.sh/v1beta1") -> Doc:
+    doc = _tuning(api_version)
+    del doc["tuning"]
+    doc["inference"] = {"preset": {"name": "phi-3-mini-4k-instruct"}}
+    return doc
+
+
+def _set(path: str, value: Any) -> Mutation:
+    def mutate(doc: Doc) -> None:
+        *parents, leaf = path.split(".")
+        node = doc
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+
+    return mutate
+
+
+def _annotate(**annotations: str) -> Mutation:
+    def mutate(doc: Doc) -> None:
+        doc["metadata"].setdefault("annotations", {}).update(
+            {f"kaito.sh/{k.replace('_', '-')}": v for k, v in annotations.items()}
+        )
+
+    return mutate
+
+
+def _all(*mutations: Mutation) -> Mutation:
+    def mutate(doc: Doc) -> None:
+        for m in mutations:
+            m(doc)
+
+    return mutate
+
+
+def _path(api_version: str, namespace: str, name: str | None = None) -> str:
+    base = f"/apis/{api_version}/namespaces/{namespace}/workspaces"
+    return f"{base}/{name}" if name else base
+
+
+async def _denial(call: Any) -> str | None:
+    """None when the request is admitted; else this policy's message (anything else fails)."""
+    try:
+        await call
+    except ApiException as error:
+        code, status = error.status, json.loads(error.body or "{}")
+    else:
+        return None
+    message: str = status.get("message", "")
+    assert DENIED in message, f"not denied by the policy: {code} {message}"
+    assert (code, status.get("reason")) == (422, "Invalid"), status
+    return message.split(DENIED, 1)[1]
+
+
+def _create(api: ApiClient, doc: Doc, namespace: str = NAMESPACE, *, dry_run: bool = True) -> Any:
+    query = [("dryRun", "All")] if dry_run else []
+    return localcluster.request(
+        api, "POST", _path(doc["apiVersion"], namespace), body=doc, query=query
+    )
+
+
+def _merge_patch(api: ApiClient, doc: Doc, patch: Doc, namespace: str) -> Any:
+    return localcluster.request(
+        api,
+        "PATCH",
+        _path(doc["apiVersion"], namespace, doc["metadata"]["name"]),
+        body=patch,
+        content_type="application/merge-patch+json",
+    )
+
+
+def _undersized(api_version: str = "kaito.sh/v1beta1") -> Doc:
+    doc = _inference(api_version)
+    doc["inference"]["preset"]["name"] = "phi-3-medium-128k-instruct"
+    return doc
+
+
+async def _wait_until_enforced(api: ApiClient, namespace: str) -> None:
+    async def rejected() -> bool:
+        return await _denial(_create(api, _undersized(), namespace)) is not None
+
+    await localcluster.poll_until(
+        rejected, description=f"policy {POLICY} enforced in {namespace}", timeout_seconds=60
+    )
+
+
+async def _label_namespace(api: ApiClient, namespace: str) -> None:
+    await localcluster.request(
+        api,
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}",
+        body={"metadata": {"labels": {SELECTOR_LABEL: "true"}}},
+        content_type="application/merge-patch+json",
+    )
+
+
+@pytest.fixture
+async def policy(kube_cluster: ClusterInfo, kube_api: ApiClient) -> str:
+    """Install CRDs, catalog, policy and binding once per session; return the test namespace."""
+    if kube_cluster.server in _installed:
+        return NAMESPACE
+    await localcluster.apply_manifests(kube_api, sorted((ROOT / "crds").glob("*.yaml")))
+    namespace: Doc = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": NAMESPACE, "labels": {SELECTOR_LABEL: "true"}},
+    }
+    configmap, vap, binding = admission_manifests(namespace=NAMESPACE, policy_name=POLICY)
+    binding["spec"]["matchResources"] = {
+        "namespaceSelector": {"matchLabels": {SELECTOR_LABEL: "true"}}
+    }
+    await localcluster.apply_manifests(kube_api, [namespace, configmap, vap, binding])
+    await _wait_until_enforced(kube_api, NAMESPACE)
+    _installed.add(kube_cluster.server)
+    return NAMESPACE
+
+
+def _expected_message(violations: list[AdmissionViolation]) -> str:
+    """What the policy says for these mirror findings: the first rule's findings, joined."""
+    first = violations[0].rule
+    text = "; ".join(str(v) for v in violations if v.rule is first)
+    return f"{text} {BYPASS_HINT}" if first is AdmissionRule.GPU_FIT else text
+
+
+def _mirror(doc: Doc) -> list[AdmissionViolation]:
+    return admission_violations(
+        v1beta1.Workspace.model_validate({**doc, "apiVersion": "kaito.sh/v1beta1"})
+    )
+
+
+async def test_policy_compiles_without_type_warnings(policy: str, kube_api: ApiClient) -> None:
+    del policy
+    stored = await localcluster.get_object(
+        kube_api, "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", POLICY
+    )
+    assert stored is not None
+    status = stored.get("status", {})
+    assert status.get("observedGeneration") == stored["metadata"]["generation"], status
+    assert not status.get("typeChecking", {}).get("expressionWarnings"), status
+
+
+ADAPTER = [{"source": {"name": "a", "image": "registry.example.com/a:1"}}]
+FIT_HINT = " " + BYPASS_HINT
+
+# (id, base, mutation, the policy's whole message)
+REJECTED: list[tuple[str, Callable[[str], Doc], Mutation, str]] = [
+    ("runtime-annotation", _inference, _annotate(runtime="tgi"), 'metadata.annotations[kaito.sh/runtime]: unsupported value "tgi", must be one of vllm, transformers'),
+    ("two-annotations", _inference, _annotate(node_image_family="windows", performance_mode="fast"), 'metadata.annotations[kaito.sh/node-image-family]: unsupported value "windows", must be one of ubuntu, azurelinux; metadata.annotations[kaito.sh/performance-mode]: unsupported value "fast", must be one of balanced, interactivity, throughput'),
+    ("local-weights", _tuning, _annotate(use_local_weights="yes"), 'metadata.annotations[kaito.sh/use-local-weights]: unsupported value "yes", must be one of true, false'),
+    ("unknown-preset", _inference, _set("inference.preset.name", "phi-5"), 'inference.preset.name: Unsupported preset name "phi-5"; `python -m preset_catalog list` shows every preset'),
+    ("unknown-tuning-preset", _tuning, _set("tuning.preset.name", "phi-5"), 'tuning.preset.name: Unsupported preset name "phi-5"; `python -m preset_catalog list` shows every preset'),
+    ("unknown-model-id", _inference, _set("inference.preset.name", "someorg/some-model"), 'inference.preset.name: Unsupported preset name "someorg/some-model": Hugging Face model ids are accepted only where the catalog lists them as an alias of a preset; `python -m preset_catalog list` shows every preset'),
+    ("model-id-underscore", _inference, _set("inference.preset.name", "microsoft_phi-4"), 'inference.preset.name: Unsupported preset name "microsoft_phi-4"; `python -m preset_catalog list` shows every preset'),
+    ("deprecated", _inference, _set("inference.preset.name", "phi-2"), "inference.preset.name: Model phi-2 is deprecated and no longer supported; use phi-3.5-mini-instruct instead"),
+    ("deprecated-via-alias", _tuning, _set("tuning.preset.name", "Microsoft/Phi-2"), "tuning.preset.name: Model phi-2 is deprecated and no longer supported; use phi-3.5-mini-instruct instead"),
+    ("unknown-sku", _inference, _set("resource.instanceType", "Standard_NC6"), 'resource.instanceType: Unsupported instance type "Standard_NC6": preset catalog 0.1.0 does not list it; `python -m preset_catalog list --instance-types` shows every supported instance type'),
+    ("no-azure-leniency", _tuning, _set("resource.instanceType", "Standard_NC999_v9"), 'resource.instanceType: Unsupported instance type "Standard_NC999_v9": preset catalog 0.1.0 does not list it; `python -m preset_catalog list --instance-types` shows every supported instance type'),
+    ("untunable", _tuning, _set("tuning.preset.name", "mistral-7b-instruct"), "tuning.method: Tuning method qlora is not supported by preset mistral-7b-instruct (supported: none, this preset is not tunable)"),
+    ("runtime-unsupported", _inference, _all(_set("inference.preset.name", "phi-4-mini-instruct"), _annotate(runtime="transformers")), "metadata.annotations[kaito.sh/runtime]: Runtime transformers is not supported by preset phi-4-mini-instruct (supported: vllm)"),
+    ("vllm-adapters", _inference, _all(_set("inference.preset.name", "falcon-7b"), _set("inference.adapters", ADAPTER)), "inference.adapters: vLLM cannot serve LoRA adapters for preset falcon-7b; use the transformers runtime or no adapters"),
+    ("reserved-selector", _inference, _set("resource.labelSelector", {"matchLabels": {"kaito.sh/workspace": "ws"}}), "resource.labelSelector.matchLabels: every key is reserved for the controller (kaito.sh/ragengine, kaito.sh/ragenginenamespace, kaito.sh/workspace, kaito.sh/workspacenamespace, karpenter.kaito.sh/inferenceset, karpenter.kaito.sh/inferenceset-namespace, karpenter.kaito.sh/workspace-name, karpenter.kaito.sh/workspace-namespace); select the nodes with a label of your own"),
+    ("inference-memory", _inference, _set("inference.preset.name", "phi-3-medium-128k-instruct"), "resource.instanceType: Insufficient total GPU memory: instance type Standard_NC6s_v3 has a total of 16 GiB, but preset phi-3-medium-128k-instruct requires at least 28 GiB; preset phi-3-medium-128k-instruct can be split across nodes, 2 would fit it" + FIT_HINT),
+    ("tuning-memory", _tuning, _all(_set("tuning.preset.name", "phi-3-medium-128k-instruct"), _set("tuning.method", "LoRA")), "resource.instanceType: Insufficient per GPU memory: instance type Standard_NC6s_v3 has 16 GiB per GPU, but lora tuning of preset phi-3-medium-128k-instruct needs 32.5 GiB on every GPU (each GPU trains a full replica)" + FIT_HINT),
+    ("two-nodes-too-few", _inference, _all(_set("inference.preset.name", "phi-4"), _set("resource.count", 2)), "resource.instanceType: Insufficient total GPU memory: 2 nodes of instance type Standard_NC6s_v3 have a total of 32 GiB, but preset phi-4 requires at least 40 GiB; preset phi-4 can be split across nodes, 3 would fit it" + FIT_HINT),
+    ("vllm-cannot-split", _inference, _all(_set("inference.preset.name", "falcon-40b"), _set("resource.instanceType", "Standard_NC48ads_A100_v4"), _annotate(runtime="vllm")), "resource.instanceType: Insufficient per GPU memory: instance type Standard_NC48ads_A100_v4 has 80 GiB per GPU, but preset falcon-40b requires at least 90 GiB per GPU (vLLM cannot split this model across GPUs)" + FIT_HINT),
+    ("not-across-nodes", _inference, _all(_set("inference.preset.name", "falcon-40b"), _set("resource.count", 2)), "resource.count: Multi-node distributed inference is not supported for preset falcon-40b: one Standard_NC6s_v3 node has 16 GiB of GPU memory, the model needs 90 GiB; choose a larger instance type; resource.instanceType: Insufficient number of GPUs: instance type Standard_NC6s_v3 provides 1 GPU(s) to one instance of the model, but preset falcon-40b requires at least 2; resource.instanceType: Insufficient total GPU memory: instance type Standard_NC6s_v3 has a total of 16 GiB, but preset falcon-40b requires at least 90 GiB" + FIT_HINT),
+]  # fmt: skip
+
+# The rules whose Python message adds did-you-mean suggestions the policy cannot compute.
+_NAME_RULES = {AdmissionRule.PRESET_KNOWN, AdmissionRule.INSTANCE_TYPE_KNOWN}
+
+
+@pytest.mark.parametrize("api_version", VERSIONS)
+@pytest.mark.parametrize(
+    ("case", "base", "mutate", "message"), REJECTED, ids=[c[0] for c in REJECTED]
+)
+async def test_bad_workspace_is_rejected_with_its_message(
+    policy: str,
+    kube_api: ApiClient,
+    api_version: str,
+    case: str,
+    base: Callable[[str], Doc],
+    mutate: Mutation,
+    message: str,
+) -> None:
+    del case
+    doc = base(api_version)
+    mutate(doc)
+    assert await _denial(_create(kube_api, doc, policy)) == message
+    mirror = _mirror(doc)
+    assert mirror, "the Python mirror admits what the policy rejects"
+    if mirror[0].rule not in _NAME_RULES:
+        assert _expected_message(mirror) == message
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+async def test_example_is_accepted(policy: str, kube_api: ApiClient, path: Path) -> None:
+    for doc in localcluster.load_manifests(path):
+        assert await _denial(_create(kube_api, doc, policy)) is None
+
+
+async def test_seed_manifest_is_applied_and_stored(policy: str, kube_api: ApiClient) -> None:
+    doc = localcluster.load_manifests(SEED)[0]
+    doc["metadata"]["name"] = f"seed-{secrets.token_hex(3)}"
+    stored = await _create(kube_api, doc, policy, dry_run=False)
+    try:
+        assert stored["tuning"]["preset"]["name"] == "phi-3-mini-128k-instruct"
+    finally:
+        await localcluster.delete_object(
+            kube_api, doc["apiVersion"], "Workspace", doc["metadata"]["name"], namespace=policy
+        )
+
+
+ACCEPTED: list[tuple[str, Callable[[str], Doc], Mutation]] = [
+    ("bypass-inference", _inference, _all(_set("inference.preset.name", "phi-3-medium-128k-instruct"), _annotate(bypass_resource_checks=""))),
+    ("bypass-tuning", _tuning, _all(_set("tuning.preset.name", "phi-4"), _set("tuning.method", "lora"), _annotate(bypass_resource_checks="true"))),
+    ("preset-any-case", _inference, _set("inference.preset.name", "Phi-3-Mini-4K-Instruct")),
+    ("model-id-alias", _inference, _set("inference.preset.name", "microsoft/Phi-3-mini-4k-instruct")),
+    ("legacy-alias", _tuning, _set("tuning.preset.name", "mistral-7b-v0.3")),
+    ("sku-any-case", _inference, _set("resource.instanceType", "STANDARD_NC6S_V3")),
+    ("sku-alias", _inference, _set("resource.instanceType", "Standard_ND96asr_v4")),
+    ("no-instance-type", _inference, _all(_set("inference.preset.name", "falcon-40b"), _set("resource.instanceType", ""))),
+    ("template", _inference, _set("inference", {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}})),
+    ("split-across-nodes", _inference, _all(_set("inference.preset.name", "phi-3-medium-128k-instruct"), _set("resource.count", 2))),
+    ("own-label-beside-reserved", _inference, _set("resource.labelSelector", {"matchLabels": {"kaito.sh/workspace": "ws", "app": "a"}})),
+    ("annotation-values", _inference, _annotate(runtime="transformers", node_image_family="azurelinux", performance_mode="throughput", use_local_weights="false")),
+    ("adapters-with-transformers", _inference, _all(_set("inference.preset.name", "falcon-7b"), _annotate(runtime="transformers"), _set("inference.adapters", ADAPTER))),
+    ("aws-sku", _tuning, _set("resource.instanceType", "g5.xlarge")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("api_version", VERSIONS)
+@pytest.mark.parametrize(("case", "base", "mutate"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
+async def test_valid_variant_is_accepted(
+    policy: str,
+    kube_api: ApiClient,
+    api_version: str,
+    case: str,
+    base: Callable[[str], Doc],
+    mutate: Mutation,
+) -> None:
+    del case
+    doc = base(api_version)
+    mutate(doc)
+    assert await _denial(_create(kube_api, doc, policy)) is None
+    assert _mirror(doc) == []
+
+
+# A sample of the catalog: every preset on a spread of GPUs (1 or 2 small ones, 4 mid-size, one or
+# two large), served with each runtime and on two nodes, and tuned with each method.
+SKUS = [
+    "Standard_NC6s_v3",
+    "Standard_NC12s_v3",
+    "Standard_NV36ads_A10_v5",
+    "g5.12xlarge",
+    "Standard_NC24ads_A100_v4",
+    "Standard_NC48ads_A100_v4",
+]
+MODES: dict[str, Callable[[str], Doc]] = {
+    "serve": lambda preset: _with(_inference(), _set("inference.preset.name", preset)),
+    "serve-transformers": lambda preset: _with(
+        _inference(), _set("inference.preset.name", preset), _annotate(runtime="transformers")
+    ),
+    "serve-vllm-2-nodes": lambda preset: _with(
+        _inference(),
+        _set("inference.preset.name", preset),
+        _annotate(runtime="vllm"),
+        _set("resource.count", 2),
+    ),
+    "tune-qlora": lambda preset: _with(_tuning(), _set("tuning.preset.name", preset)),
+    "tune-lora": lambda preset: _with(
+        _tuning(), _set("tuning.preset.name", preset), _set("tuning.method", "lora")
+    ),
+}
+
+
+def _with(doc: Doc, *mutations: Mutation) -> Doc:
+    for m in mutations:
+        m(doc)
+    return doc
+
+
+async def test_policy_agrees_with_check_fit_over_the_catalog(
+    policy: str, kube_api: ApiClient
+) -> None:
+    """Verdict and message of the policy equal the Python mirror's (check_fit's numbers)."""
+    cases: list[tuple[str, Doc]] = []
+    for preset in preset_catalog.load_catalog().presets:
+        for sku in SKUS:
+            for mode, build in MODES.items():
+                doc = build(preset.name)
+                doc["resource"]["instanceType"] = sku
+                cases.append((f"{preset.name} on {sku}, {mode}", doc))
+    limit = asyncio.Semaphore(16)
+
+    async def verdict(doc: Doc) -> str | None:
+        async with limit:
+            return await _denial(_create(kube_api, doc, policy))
+
+    answers = await asyncio.gather(*(verdict(doc) for _, doc in cases))
+    mismatches = []
+    rejected = 0
+    for (label, doc), answer in zip(cases, answers, strict=True):
+        mirror = _mirror(doc)
+        expected = _expected_message(mirror) if mirror else None
+        rejected += answer is not None
+        if answer != expected:
+            mismatches.append(f"{label}:\n  policy: {answer}\n  python: {expected}")
+    assert not mismatches, "\n".join(mismatches)
+    assert 0 < rejected < len(cases), "the sample should hold both verdicts"
+
+
+async def test_update_rechecks_only_what_can_change(policy: str, kube_api: ApiClient) -> None:
+    doc = _with(_undersized(), _annotate(bypass_resource_checks=""))
+    doc["metadata"]["name"] = f"update-{secrets.token_hex(3)}"
+    await _create(kube_api, doc, policy, dry_run=False)
+    try:
+        relabel = {"metadata": {"labels": {"a": "b"}}}
+        assert await _denial(_merge_patch(kube_api, doc, relabel, policy)) is None
+        bypass_off = {"metadata": {"annotations": {"kaito.sh/bypass-resource-checks": None}}}
+        denial = await _denial(_merge_patch(kube_api, doc, bypass_off, policy))
+        assert denial is not None
+        assert denial.startswith("resource.instanceType: Insufficient total GPU memory")
+        bad_runtime = {"metadata": {"annotations": {"kaito.sh/runtime": "tgi"}}}
+        denial = await _denial(_merge_patch(kube_api, doc, bad_runtime, policy))
+        assert denial == (
+            'metadata.annotations[kaito.sh/runtime]: unsupported value "tgi", '
+            "must be one of vllm, transformers"
+        )
+        transformers = {"metadata": {"annotations": {"kaito.sh/runtime": "transformers"}}}
+        assert await _denial(_merge_patch(kube_api, doc, transformers, policy)) is None
+    finally:
+        await localcluster.delete_object(
+            kube_api, doc["apiVersion"], "Workspace", doc["metadata"]["name"], namespace=policy
+        )
+
+
+async def test_workspace_admitted_before_the_policy_stays_updatable(
+    policy: str, kube_api: ApiClient, kube_namespace: str
+) -> None:
+    """A preset the catalog does not know (say, dropped since) must not block the controller."""
+    del policy
+    doc = _inference()
+    doc["inference"]["preset"]["name"] = "not-in-the-catalog"
+    await _create(kube_api, doc, kube_namespace, dry_run=False)  # the policy ignores this namespace
+    await _label_namespace(kube_api, kube_namespace)
+    await _wait_until_enforced(kube_api, kube_namespace)
+
+    finalizer = {"metadata": {"finalizers": ["workspace.finalizer.kaito.sh"], "labels": {"a": "b"}}}
+    assert await _denial(_merge_patch(kube_api, doc, finalizer, kube_namespace)) is None
+    bad_mode = {"metadata": {"annotations": {"kaito.sh/performance-mode": "fast"}}}
+    assert await _denial(_merge_patch(kube_api, doc, bad_mode, kube_namespace)) is not None
+    released = {"metadata": {"finalizers": None}}
+    assert await _denial(_merge_patch(kube_api, doc, released, kube_namespace)) is None
+    assert (await _denial(_create(kube_api, copy.deepcopy(doc), kube_namespace))) == (
+        'inference.preset.name: Unsupported preset name "not-in-the-catalog"; '
+        "`python -m preset_catalog list` shows every preset"
+    )
+
+
+async def test_missing_catalog_denies(
+    policy: str, kube_api: ApiClient, kube_namespace: str
+) -> None:
+    """parameterNotFoundAction Deny: without its catalog the policy fails closed."""
+    del policy
+    name = f"{POLICY}-no-catalog-{secrets.token_hex(3)}"
+    label = f"admission-test-{secrets.token_hex(3)}"
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": POLICY,
+            "paramRef": {
+                "name": "no-such-catalog",
+                "namespace": kube_namespace,
+                "parameterNotFoundAction": "Deny",
+            },
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {label: "true"}}},
+        },
+    }
+    await localcluster.request(
+        kube_api,
+        "PATCH",
+        f"/api/v1/namespaces/{kube_namespace}",
+        body={"metadata": {"labels": {label: "true"}}},
+        content_type="application/merge-patch+json",
+    )
+    await localcluster.apply_manifests(kube_api, [binding])
+    try:
+
+        async def denied() -> str | None:
+            try:
+                await _create(kube_api, _inference(), kube_namespace)
+            except ApiException as error:
+                return str(json.loads(error.body or "{}").get("message"))
+            return None
+
+        message = await localcluster.poll_until(
+            denied, description="binding without a catalog denies", timeout_seconds=60
+        )
+        assert "no params found for policy binding with `Deny` parameterNotFoundAction" in message
+    finally:
+        # Safe to delete: the session's main binding keeps the ConfigMap informer alive.
+        await localcluster.delete_object(
+            kube_api, "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", name
+        )
