@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,7 @@ from workspace_controller.admission import (
     AdmissionViolation,
     admission_manifests,
     admission_violations,
+    policy_manifests,
 )
 from workspace_controller.admission.rules import BYPASS_HINT
 
@@ -55,7 +57,9 @@ POLICY = "workspace-catalog-rules-test"
 NAMESPACE = "admission-policy-test"
 SELECTOR_LABEL = "kaito.sh/admission-policy-test"
 VERSIONS = ["kaito.sh/v1alpha1", "kaito.sh/v1beta1"]
-DENIED = f"ValidatingAdmissionPolicy '{POLICY}' with binding '{POLICY}' denied request: "
+DENIED = re.compile(
+    rf"ValidatingAdmissionPolicy '{POLICY}' with binding '{POLICY}(-updates)?' denied request: "
+)
 Doc = dict[str, Any]
 Mutation = Callable[[Doc], None]
 
@@ -129,9 +133,10 @@ async def _denial(call: Any) -> str | None:
     else:
         return None
     message: str = status.get("message", "")
-    assert DENIED in message, f"not denied by the policy: {code} {message}"
+    denied = DENIED.search(message)
+    assert denied, f"not denied by the policy: {code} {message}"
     assert (code, status.get("reason")) == (422, "Invalid"), status
-    return message.split(DENIED, 1)[1]
+    return message[denied.end() :]
 
 
 def _create(api: ApiClient, doc: Doc, namespace: str = NAMESPACE, *, dry_run: bool = True) -> Any:
@@ -166,14 +171,18 @@ async def _wait_until_enforced(api: ApiClient, namespace: str) -> None:
     )
 
 
-async def _label_namespace(api: ApiClient, namespace: str) -> None:
+async def _label_namespace(api: ApiClient, namespace: str, label: str = SELECTOR_LABEL) -> None:
     await localcluster.request(
         api,
         "PATCH",
         f"/api/v1/namespaces/{namespace}",
-        body={"metadata": {"labels": {SELECTOR_LABEL: "true"}}},
+        body={"metadata": {"labels": {label: "true"}}},
         content_type="application/merge-patch+json",
     )
+
+
+def _select_namespaces(binding: Doc, label: str) -> None:
+    binding["spec"]["matchResources"]["namespaceSelector"] = {"matchLabels": {label: "true"}}
 
 
 @pytest.fixture
@@ -187,11 +196,10 @@ async def policy(kube_cluster: ClusterInfo, kube_api: ApiClient) -> str:
         "kind": "Namespace",
         "metadata": {"name": NAMESPACE, "labels": {SELECTOR_LABEL: "true"}},
     }
-    configmap, vap, binding = admission_manifests(namespace=NAMESPACE, policy_name=POLICY)
-    binding["spec"]["matchResources"] = {
-        "namespaceSelector": {"matchLabels": {SELECTOR_LABEL: "true"}}
-    }
-    await localcluster.apply_manifests(kube_api, [namespace, configmap, vap, binding])
+    manifests = admission_manifests(namespace=NAMESPACE, policy_name=POLICY)
+    for binding in manifests[2:]:
+        _select_namespaces(binding, SELECTOR_LABEL)
+    await localcluster.apply_manifests(kube_api, [namespace, *manifests])
     await _wait_until_enforced(kube_api, NAMESPACE)
     _installed.add(kube_cluster.server)
     return NAMESPACE
@@ -440,41 +448,31 @@ async def test_workspace_admitted_before_the_policy_stays_updatable(
     )
 
 
-async def test_missing_catalog_denies(
+async def test_missing_catalog_denies_creates_but_not_updates(
     policy: str, kube_api: ApiClient, kube_namespace: str
 ) -> None:
-    """parameterNotFoundAction Deny: without its catalog the policy fails closed."""
+    """Without its catalog the policy fails closed on CREATE, and lets the finalizer go."""
     del policy
-    name = f"{POLICY}-no-catalog-{secrets.token_hex(3)}"
+    doc = _inference()
+    await _create(kube_api, doc, kube_namespace, dry_run=False)  # before any binding selects it
     label = f"admission-test-{secrets.token_hex(3)}"
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name},
-        "spec": {
-            "policyName": POLICY,
-            "paramRef": {
-                "name": "no-such-catalog",
-                "namespace": kube_namespace,
-                "parameterNotFoundAction": "Deny",
-            },
-            "validationActions": ["Deny"],
-            "matchResources": {"namespaceSelector": {"matchLabels": {label: "true"}}},
-        },
-    }
-    await localcluster.request(
-        kube_api,
-        "PATCH",
-        f"/api/v1/namespaces/{kube_namespace}",
-        body={"metadata": {"labels": {label: "true"}}},
-        content_type="application/merge-patch+json",
+    _, *bindings = policy_manifests(
+        catalog_configmap_name="no-such-catalog",
+        catalog_namespace=kube_namespace,
+        policy_name=POLICY,
     )
-    await localcluster.apply_manifests(kube_api, [binding])
+    for binding in bindings:
+        binding["metadata"]["name"] += f"-{label}"
+        _select_namespaces(binding, label)
+    await localcluster.apply_manifests(kube_api, bindings)
     try:
+        await _label_namespace(kube_api, kube_namespace, label)
+
+        probe = _with(_inference(), _set("metadata.name", "probe"))
 
         async def denied() -> str | None:
             try:
-                await _create(kube_api, _inference(), kube_namespace)
+                await _create(kube_api, probe, kube_namespace)
             except ApiException as error:
                 return str(json.loads(error.body or "{}").get("message"))
             return None
@@ -483,8 +481,15 @@ async def test_missing_catalog_denies(
             denied, description="binding without a catalog denies", timeout_seconds=60
         )
         assert "no params found for policy binding with `Deny` parameterNotFoundAction" in message
+        finalizer = {"metadata": {"finalizers": ["workspace.finalizer.kaito.sh"]}}
+        await _merge_patch(kube_api, doc, finalizer, kube_namespace)
+        await _merge_patch(kube_api, doc, {"metadata": {"finalizers": None}}, kube_namespace)
     finally:
-        # Safe to delete: the session's main binding keeps the ConfigMap informer alive.
-        await localcluster.delete_object(
-            kube_api, "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", name
-        )
+        # Safe to delete: the session's main bindings keep the ConfigMap informer alive.
+        for binding in bindings:
+            await localcluster.delete_object(
+                kube_api,
+                "admissionregistration.k8s.io/v1",
+                "ValidatingAdmissionPolicyBinding",
+                binding["metadata"]["name"],
+            )

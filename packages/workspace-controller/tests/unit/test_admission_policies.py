@@ -25,10 +25,14 @@ from workspace_controller.admission.__main__ import main
 Manifest = dict[str, Any]
 
 
-def _policy_and_binding(**kwargs: str) -> tuple[Manifest, Manifest]:
+def _policy() -> Manifest:
+    return _policy_and_bindings()[0]
+
+
+def _policy_and_bindings(**kwargs: str) -> tuple[Manifest, Manifest, Manifest]:
     args = {"catalog_configmap_name": "catalog", "catalog_namespace": "kaito-system", **kwargs}
-    policy, binding = admission.policy_manifests(**args)
-    return policy, binding
+    policy, creates, updates = admission.policy_manifests(**args)
+    return policy, creates, updates
 
 
 def test_public_api_is_pinned() -> None:
@@ -46,7 +50,7 @@ def test_public_api_is_pinned() -> None:
 
 
 def test_policy_matches_both_workspace_versions_on_create_and_update() -> None:
-    policy, _ = _policy_and_binding()
+    policy = _policy()
     assert (policy["apiVersion"], policy["kind"]) == (
         "admissionregistration.k8s.io/v1",
         "ValidatingAdmissionPolicy",
@@ -64,28 +68,52 @@ def test_policy_matches_both_workspace_versions_on_create_and_update() -> None:
     ]
 
 
-def test_binding_denies_through_the_catalog_configmap() -> None:
-    policy, binding = _policy_and_binding(policy_name="catalog-rules")
-    assert policy["metadata"]["name"] == binding["metadata"]["name"] == "catalog-rules"
-    assert binding["kind"] == "ValidatingAdmissionPolicyBinding"
-    assert binding["spec"] == {
+def _rule(operation: str) -> dict[str, list[str]]:
+    return {
+        "apiGroups": ["kaito.sh"],
+        "apiVersions": ["v1alpha1", "v1beta1"],
+        "operations": [operation],
+        "resources": ["workspaces"],
+    }
+
+
+def test_create_binding_denies_without_the_catalog() -> None:
+    policy, creates, _ = _policy_and_bindings(policy_name="catalog-rules")
+    assert policy["metadata"]["name"] == creates["metadata"]["name"] == "catalog-rules"
+    assert creates["kind"] == "ValidatingAdmissionPolicyBinding"
+    assert creates["spec"] == {
         "policyName": "catalog-rules",
         "paramRef": {
             "name": "catalog",
             "namespace": "kaito-system",
             "parameterNotFoundAction": "Deny",
         },
+        "matchResources": {"resourceRules": [_rule("CREATE")]},
         "validationActions": ["Deny"],
     }
 
 
+def test_update_binding_lets_updates_through_without_the_catalog() -> None:
+    _, creates, updates = _policy_and_bindings(policy_name="catalog-rules")
+    assert updates["metadata"]["name"] == "catalog-rules-updates"
+    assert updates["spec"] == {
+        **creates["spec"],
+        "paramRef": {
+            "name": "catalog",
+            "namespace": "kaito-system",
+            "parameterNotFoundAction": "Allow",
+        },
+        "matchResources": {"resourceRules": [_rule("UPDATE")]},
+    }
+
+
 def test_default_policy_name() -> None:
-    policy, _ = _policy_and_binding()
+    policy = _policy()
     assert policy["metadata"]["name"] == admission.DEFAULT_POLICY_NAME == "workspace-catalog-rules"
 
 
 def test_one_validation_per_rule_each_with_a_reason_and_one_message() -> None:
-    validations = _policy_and_binding()[0]["spec"]["validations"]
+    validations = _policy()["spec"]["validations"]
     assert len(validations) == len(AdmissionRule)
     for validation in validations:
         assert validation["reason"] == "Invalid"
@@ -93,7 +121,7 @@ def test_one_validation_per_rule_each_with_a_reason_and_one_message() -> None:
 
 
 def test_variables_are_unique_and_defined_before_use() -> None:
-    spec = _policy_and_binding()[0]["spec"]
+    spec = _policy()["spec"]
     defined: set[str] = set()
     for variable in spec["variables"]:
         used = set(re.findall(r"variables\.(\w+)", variable["expression"]))
@@ -108,7 +136,7 @@ def test_variables_are_unique_and_defined_before_use() -> None:
 
 
 def _policy_text() -> str:
-    return json.dumps(_policy_and_binding()[0]["spec"])
+    return json.dumps(_policy()["spec"])
 
 
 def test_every_catalog_key_the_policy_reads_is_exported() -> None:
@@ -159,16 +187,18 @@ def test_catalog_configmap_is_the_catalog_export() -> None:
     assert admission.catalog_configmap("ns")["metadata"]["name"] == default
 
 
-def test_admission_manifests_are_configmap_policy_binding_in_apply_order() -> None:
-    configmap, policy, binding = admission.admission_manifests(namespace="kaito-system")
-    assert [m["kind"] for m in (configmap, policy, binding)] == [
+def test_admission_manifests_are_configmap_policy_bindings_in_apply_order() -> None:
+    configmap, policy, *bindings = admission.admission_manifests(namespace="kaito-system")
+    assert [m["kind"] for m in (configmap, policy, *bindings)] == [
         "ConfigMap",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        "ValidatingAdmissionPolicyBinding",
     ]
-    assert binding["spec"]["paramRef"]["name"] == configmap["metadata"]["name"]
-    assert binding["spec"]["paramRef"]["namespace"] == configmap["metadata"]["namespace"]
-    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    for binding in bindings:
+        assert binding["spec"]["paramRef"]["name"] == configmap["metadata"]["name"]
+        assert binding["spec"]["paramRef"]["namespace"] == configmap["metadata"]["namespace"]
+        assert binding["spec"]["policyName"] == policy["metadata"]["name"]
 
 
 def test_manifests_are_deterministic_and_plain_json() -> None:
@@ -190,15 +220,16 @@ def test_cli_prints_every_manifest_as_yaml() -> None:
 
 
 def test_cli_takes_the_names() -> None:
-    _, policy, binding = _run_cli(
+    _, policy, creates, updates = _run_cli(
         "--namespace", "ns", "--catalog-name", "cat", "--policy-name", "rules"
     )
     assert policy["metadata"]["name"] == "rules"
-    assert binding["spec"]["paramRef"] == {
+    assert creates["spec"]["paramRef"] == {
         "name": "cat",
         "namespace": "ns",
         "parameterNotFoundAction": "Deny",
     }
+    assert updates["metadata"]["name"] == "rules-updates"
 
 
 def test_cli_writes_the_catalog_document_as_a_yaml_block() -> None:

@@ -1,7 +1,7 @@
 """``python -m workspace_controller.admission --namespace NS``: print the admission manifests.
 
 For the Helm chart and for users who install the policy by hand: the catalog ConfigMap, the
-ValidatingAdmissionPolicy and its binding, as one YAML stream in apply order
+ValidatingAdmissionPolicy and its bindings, as one YAML stream in apply order
 (``... | kubectl apply -f -``). Multi-line strings (the catalog document) are written as YAML
 blocks so the output stays reviewable.
 """
@@ -22,11 +22,12 @@ from workspace_controller.admission.policies import (
 
 
 class _Dumper(yaml.SafeDumper):
-    """SafeDumper that writes multi-line strings as literal blocks."""
+    """SafeDumper that writes multi-line strings and CEL expressions as literal blocks."""
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    # CEL string literals are single-quoted; YAML's quoted styles would double or escape them.
+    style = "|" if "\n" in value or "'" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m workspace_controller.admission",
-        description="Print the catalog ConfigMap, the ValidatingAdmissionPolicy and its binding.",
+        description="Print the catalog ConfigMap, the ValidatingAdmissionPolicy and its bindings.",
     )
     parser.add_argument(
         "--namespace", required=True, help="namespace of the catalog ConfigMap (the parameter)"

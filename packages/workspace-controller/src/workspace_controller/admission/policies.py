@@ -14,11 +14,19 @@ Shape of the policy:
 - one validation per :class:`~.rules.AdmissionRule`, in that order, each message starting with the
   field it is about (the API server reports only the first failing validation of a policy, and
   puts no field path on a policy's denial);
+- two bindings: CREATE fails closed without the catalog, UPDATE does not (the controller's
+  finalizer must stay removable), see :func:`policy_manifests`;
 - on UPDATE only what can still change is checked again: annotation values that changed, and
   runtime support, adapters and GPU fit when the runtime annotation, the bypass annotation or the
   number of adapters changed. Everything else is immutable through the CRD's own rules, and
   re-checking it would let a newer catalog (a preset deprecated since) block the controller's own
   updates, such as removing its finalizer.
+
+Operating note: on kube-apiserver 1.36 (without the fix for kubernetes/kubernetes#130887), once no
+binding names the ConfigMap paramKind, even for a second, the API server's parameter informer stops
+for good: bindings created afterwards read a frozen catalog (or none) until the API server
+restarts. Upgrade the manifests in place (apply, ``helm upgrade``); do not delete and recreate the
+bindings.
 
 Everything here is pure: plain dicts in, plain dicts out.
 """
@@ -37,12 +45,15 @@ __all__ = [
     "DEFAULT_CATALOG_CONFIGMAP_NAME",
     "DEFAULT_POLICY_NAME",
     "POLICY_API_VERSION",
+    "UPDATES_BINDING_SUFFIX",
     "admission_manifests",
     "catalog_configmap",
     "policy_manifests",
 ]
 
 DEFAULT_POLICY_NAME: Final = "workspace-catalog-rules"
+UPDATES_BINDING_SUFFIX: Final = "-updates"
+"""The binding for UPDATE is named after the policy with this suffix."""
 DEFAULT_CATALOG_CONFIGMAP_NAME: Final = "preset-catalog"
 """The name :func:`preset_catalog.export_configmap` gives the ConfigMap by default."""
 POLICY_API_VERSION: Final = "admissionregistration.k8s.io/v1"
@@ -91,7 +102,7 @@ def _annotation_problems() -> str:
             f"{_lit(key)} in variables.annotations && !({value} in {_list(allowed)}) "
             f"&& {is_new} ? {prefix} + {value} + {suffix} : ''"
         )
-    return "[" + ", ".join(problems) + "].filter(m, m != '')"
+    return "[\n" + ",\n".join(problems) + "\n].filter(m, m != '')"
 
 
 # (name, expression) in dependency order; a variable may use the ones before it. Variables are
@@ -191,7 +202,7 @@ _VARIABLES: tuple[tuple[str, str], ...] = (
     ("availableMiB", "variables.usableNodes * variables.skuTotalMiB"),
     (
         "inferenceFitProblems",
-        "["
+        "[\n"
         # check_fit: a model that fits no single node and cannot be split across nodes.
         "variables.nodeCount > 1 && !variables.splitsAcrossNodes "
         "&& !(variables.skuTotalMiB >= variables.needTotalMiB "
@@ -204,20 +215,20 @@ _VARIABLES: tuple[tuple[str, str], ...] = (
         "+ params.data[variables.s + 'total-gpu-memory-gib'] "
         "+ ' GiB of GPU memory, the model needs ' "
         "+ params.data[variables.p + 'inference.total-gpu-memory-gib'] "
-        "+ ' GiB; choose a larger instance type' : '', "
+        "+ ' GiB; choose a larger instance type' : '',\n"
         # GPU count over the nodes one instance of the model may use.
         "variables.usableNodes * variables.skuGpus < variables.needGpus "
         "? 'resource.instanceType: Insufficient number of GPUs: instance type ' + variables.sku "
         "+ ' provides ' + string(variables.usableNodes * variables.skuGpus) "
         "+ ' GPU(s) to one instance of the model, but preset ' + variables.preset "
-        "+ ' requires at least ' + string(variables.needGpus) : '', "
+        "+ ' requires at least ' + string(variables.needGpus) : '',\n"
         # Per-GPU memory (all of the model on one GPU when vLLM cannot split it).
         "variables.perGpuNeedMiB > 0 && variables.skuGpuMiB < variables.perGpuNeedMiB "
         "? 'resource.instanceType: Insufficient per GPU memory: instance type ' + variables.sku "
         "+ ' has ' + params.data[variables.s + 'gpu-memory-gib'] + ' GiB per GPU, but preset ' "
         "+ variables.preset + ' requires at least ' + variables.perGpuNeedGiB + ' GiB per GPU' "
         "+ (variables.vllmCannotSplit ? ' (vLLM cannot split this model across GPUs)' : '') "
-        ": '', "
+        ": '',\n"
         # Total memory over the nodes one instance of the model may use.
         "variables.availableMiB < variables.needTotalMiB "
         "? 'resource.instanceType: Insufficient total GPU memory: ' "
@@ -232,7 +243,7 @@ _VARIABLES: tuple[tuple[str, str], ...] = (
         "+ ' can be split across nodes, ' + string((variables.needTotalMiB "
         "+ variables.skuTotalMiB - 1) / variables.skuTotalMiB) + ' would fit it' : '') "
         ": ''"
-        "].filter(m, m != '')",
+        "\n].filter(m, m != '')",
     ),
     ("tuningKey", "variables.p + 'tuning.' + variables.method + '.gpu-memory-'"),
     (
@@ -363,7 +374,15 @@ def policy_manifests(
     catalog_namespace: str,
     policy_name: str = DEFAULT_POLICY_NAME,
 ) -> list[Manifest]:
-    """The ValidatingAdmissionPolicy and its binding to the catalog ConfigMap."""
+    """The ValidatingAdmissionPolicy and its two bindings to the catalog ConfigMap.
+
+    Both bindings deny what the rules reject; they differ in what happens when the catalog
+    ConfigMap is missing. A CREATE is denied (``parameterNotFoundAction: Deny``: no Workspace gets
+    in unchecked); an UPDATE is allowed (``<policy>-updates``, ``Allow``), because updates are
+    how the controller adds and removes its finalizer, and a deleted catalog must not leave
+    Workspaces stuck in deletion. Such updates go unchecked, which the reconciler's own check
+    (:func:`~.checking.admission_violations`) reports.
+    """
     labels = {
         "app.kubernetes.io/name": "workspace-controller",
         "app.kubernetes.io/component": "admission",
@@ -375,35 +394,43 @@ def policy_manifests(
         "spec": {
             "failurePolicy": "Fail",
             "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [constants.GROUP],
-                        "apiVersions": ["v1alpha1", "v1beta1"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": [constants.PLURAL],
-                    }
-                ]
-            },
+            "matchConstraints": {"resourceRules": [_workspace_rule("CREATE", "UPDATE")]},
             "variables": [{"name": name, "expression": expr} for name, expr in _VARIABLES],
             "validations": [v.to_manifest() for v in _VALIDATIONS],
         },
     }
-    binding: Manifest = {
-        "apiVersion": POLICY_API_VERSION,
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": policy_name, "labels": labels},
-        "spec": {
-            "policyName": policy_name,
-            "paramRef": {
-                "name": catalog_configmap_name,
-                "namespace": catalog_namespace,
-                "parameterNotFoundAction": "Deny",
+
+    def binding(name: str, operation: str, not_found: str) -> Manifest:
+        return {
+            "apiVersion": POLICY_API_VERSION,
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "policyName": policy_name,
+                "paramRef": {
+                    "name": catalog_configmap_name,
+                    "namespace": catalog_namespace,
+                    "parameterNotFoundAction": not_found,
+                },
+                "matchResources": {"resourceRules": [_workspace_rule(operation)]},
+                "validationActions": ["Deny"],
             },
-            "validationActions": ["Deny"],
-        },
+        }
+
+    return [
+        policy,
+        binding(policy_name, "CREATE", "Deny"),
+        binding(f"{policy_name}{UPDATES_BINDING_SUFFIX}", "UPDATE", "Allow"),
+    ]
+
+
+def _workspace_rule(*operations: str) -> dict[str, list[str]]:
+    return {
+        "apiGroups": [constants.GROUP],
+        "apiVersions": ["v1alpha1", "v1beta1"],
+        "operations": list(operations),
+        "resources": [constants.PLURAL],
     }
-    return [policy, binding]
 
 
 def admission_manifests(
@@ -413,7 +440,7 @@ def admission_manifests(
     policy_name: str = DEFAULT_POLICY_NAME,
     catalog: preset_catalog.Catalog | None = None,
 ) -> list[Manifest]:
-    """Everything to apply, in order: the catalog ConfigMap, the policy, the binding."""
+    """Everything to apply, in order: the catalog ConfigMap, the policy, its bindings."""
     return [
         catalog_configmap(namespace, catalog_configmap_name, catalog=catalog),
         *policy_manifests(
