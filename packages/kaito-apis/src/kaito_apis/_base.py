@@ -36,6 +36,7 @@ __all__ = [
     "Schemaless",
     "Taint",
     "TaintEffect",
+    "VolumeSource",
     "cel",
     "crd_default",
 ]
@@ -67,8 +68,21 @@ Schemaless = Annotated[
     dict[str, Any],
     pydantic.WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
 ]
-"""A core Kubernetes object (PodTemplateSpec, VolumeSource) kept as-is; the API server and
-kubelet validate it where it is used, as Kaito's CRD does for ``inference.template``."""
+"""A core Kubernetes object (PodTemplateSpec) kept as-is; the API server and kubelet validate it
+where it is used, as Kaito's CRD does for ``inference.template``."""
+
+VolumeSource = Annotated[
+    dict[str, Any],
+    pydantic.WithJsonSchema(
+        {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "x-kubernetes-map-type": "atomic",
+        }
+    ),
+]
+"""A core VolumeSource, kept as-is. Atomic: it is one of several volume types, so a server-side
+apply that switches emptyDir to hostPath must replace it, not merge the two."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -109,7 +109,7 @@ class DataSource(_base.KubeModel):
         | None
     ) = None
     """HTTP(S) URLs of files to download into /mnt/data (each saved under its file name)."""
-    volume_source: _base.Schemaless | None = None
+    volume_source: _base.VolumeSource | None = None
     """A Kubernetes VolumeSource (persistentVolumeClaim, azureFile, ...) mounted as the data."""
     image: Annotated[str, pydantic.Field(min_length=1, max_length=1024)] | None = None
     """A container image whose /data directory holds the data."""
@@ -140,7 +140,7 @@ class DataDestination(_base.KubeModel):
         ),
     )
 
-    volume_source: _base.Schemaless | None = None
+    volume_source: _base.VolumeSource | None = None
     """A Kubernetes VolumeSource that receives the adapter files."""
     image: Annotated[str, pydantic.Field(min_length=1, max_length=1024)] | None = None
     """The image reference the adapter is pushed to, e.g. myregistry.azurecr.io/adapter:0.0.1."""

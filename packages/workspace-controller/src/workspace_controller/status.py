@@ -1,0 +1,325 @@
+"""Compute a Workspace's status from what exists right now. Pure: no I/O, no clock of its own.
+
+Every reconcile pass rebuilds the status from live objects (claims, nodes, the Job or the
+workload and its pods), so the status is always an observation, never a memory of what the
+controller did; the reconciler writes it at most once per pass and only when it changed. The
+condition types, reasons and ``state`` values are Kaito's, so ``kubectl get workspace`` reads
+the same; a cloud error reported on a claim (quota, unknown SKU) is copied into the claim and
+ResourceReady conditions so the user sees it on the Workspace itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from controller_kit import conditions
+from kaito_apis.workspace.constants import ConditionType, State
+from preset_catalog import GPU_RESOURCE_NAME
+from workspace_controller import kinds
+
+if TYPE_CHECKING:
+    import datetime
+
+Object = Mapping[str, Any]
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+
+TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Blocker:
+    """Why the controller cannot go on (bad config, unfit spec); shown as a condition."""
+
+    condition: ConditionType
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Observation:
+    """Everything the status is computed from, read from the caches in one pass."""
+
+    generation: int
+    mode: str  # "tuning" | "inference"
+    claim_api: kinds.ClaimApi | None
+    instance_type: str | None
+    target_node_count: int
+    claims: Sequence[Object] = ()
+    nodes: Sequence[Object] = ()
+    job: Object | None = None
+    workload: Object | None = None
+    pods: Sequence[Object] = ()
+    deleting: bool = False
+    blockers: Sequence[Blocker] = ()
+    previous: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# -- nodes and claims -----------------------------------------------------------------------------
+
+
+def node_is_ready(node: Object) -> bool:
+    if node.get("metadata", {}).get("deletionTimestamp"):
+        return False
+    return conditions.is_true(node.get("status", {}).get("conditions"), "Ready")
+
+
+def node_gpu_count(node: Object) -> int:
+    raw = (node.get("status", {}).get("capacity") or {}).get(GPU_RESOURCE_NAME, "0")
+    try:
+        return int(str(raw))
+    except ValueError:
+        return 0
+
+
+def usable_nodes(nodes: Sequence[Object], instance_type: str | None) -> list[Object]:
+    """Ready, not deleting, of the requested instance type, reporting GPUs."""
+    return [
+        n
+        for n in nodes
+        if node_is_ready(n)
+        and node_gpu_count(n) > 0
+        and (
+            not instance_type
+            or (n["metadata"].get("labels") or {}).get(INSTANCE_TYPE_LABEL) == instance_type
+        )
+    ]
+
+
+def claim_is_ready(claim: Object, api: kinds.ClaimApi) -> bool:
+    if claim.get("metadata", {}).get("deletionTimestamp"):
+        return False
+    return conditions.is_true(claim.get("status", {}).get("conditions"), kinds.CLAIM_READY[api])
+
+
+def claim_problem(claim: Object, api: kinds.ClaimApi) -> tuple[str, str] | None:
+    """(reason, message) when the provider reported a launch failure on the claim."""
+    launched = conditions.find(claim.get("status", {}).get("conditions"), kinds.CLAIM_LAUNCHED[api])
+    if launched is None or launched.get("status") == TRUE:
+        return None
+    reason = str(launched.get("reason") or "")
+    message = str(launched.get("message") or "")
+    if launched.get("status") == FALSE or (message and reason != "AwaitingReconciliation"):
+        return reason or "LaunchFailed", message
+    return None
+
+
+# -- the status -----------------------------------------------------------------------------------
+
+
+def compute(obs: Observation, *, now: datetime.datetime) -> dict[str, Any]:
+    """The new ``status`` object."""
+    current: list[dict[str, Any]] = list(obs.previous.get("conditions") or [])
+
+    def put(type_: str, status: str, reason: str, message: str) -> None:
+        nonlocal current
+        current = conditions.set_condition(
+            current,
+            type_=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            now=now,
+            observed_generation=obs.generation,
+        )
+
+    ready_nodes = usable_nodes(obs.nodes, obs.instance_type)
+    resource_ready = _resources(obs, ready_nodes, put)
+    blockers = {b.condition: b for b in obs.blockers}
+    if ConditionType.RESOURCE_READY in blockers:
+        b = blockers[ConditionType.RESOURCE_READY]
+        put(ConditionType.RESOURCE_READY, FALSE, b.reason, b.message)
+        resource_ready = False
+
+    if obs.mode == "tuning":
+        state = _tuning(obs, resource_ready, blockers, put)
+    else:
+        state = _inference(obs, resource_ready, blockers, put)
+
+    if obs.deleting:
+        put(ConditionType.WORKSPACE_DELETING, TRUE, "Deleting", "workspace is being deleted")
+
+    status: dict[str, Any] = {
+        "conditions": current,
+        "workerNodes": sorted(n["metadata"]["name"] for n in ready_nodes),
+        "state": str(state),
+        "targetNodeCount": obs.target_node_count,
+    }
+    if "performance" in obs.previous:
+        status["performance"] = obs.previous["performance"]
+    return status
+
+
+def _resources(obs: Observation, ready_nodes: list[Object], put: Any) -> bool:
+    """Set the claim, NodesReady and ResourceReady conditions; True when resources are ready."""
+    target = obs.target_node_count
+    failure: tuple[str, str] | None = None
+    if obs.claim_api is not None:
+        machine = obs.claim_api == "machine"
+        claim_type = ConditionType.MACHINE_READY if machine else ConditionType.NODE_CLAIM_READY
+        kind = "Machine" if machine else "NodeClaim"
+        ready_claims = [c for c in obs.claims if claim_is_ready(c, obs.claim_api)]
+        problems = [
+            (c["metadata"]["name"], p)
+            for c in obs.claims
+            if (p := claim_problem(c, obs.claim_api)) is not None
+        ]
+        needed = max(0, target - _nodes_without_claims(ready_nodes))
+        if len(ready_claims) >= needed:
+            put(claim_type, TRUE, f"{kind}sReady", f"{len(ready_claims)} {kind}(s) ready")
+        elif problems:
+            name, (reason, message) = problems[0]
+            failure = (reason, f"{kind} {name}: {message}")
+            put(claim_type, FALSE, *failure)
+        else:
+            failure = (f"{kind}NotReady", f"{len(ready_claims)} of {needed} {kind}(s) ready")
+            put(claim_type, FALSE, *failure)
+
+    if len(ready_nodes) >= target:
+        put(ConditionType.NODES_READY, TRUE, "NodesReady", f"{len(ready_nodes)} node(s) ready")
+    else:
+        plugin_missing = [n for n in obs.nodes if node_is_ready(n) and node_gpu_count(n) == 0]
+        reason = "NodePluginsNotReady" if plugin_missing else "NodesNotReady"
+        detail = (
+            f"; {len(plugin_missing)} node(s) report no {GPU_RESOURCE_NAME} capacity yet"
+            if plugin_missing
+            else ""
+        )
+        nodes_failure = (reason, f"{len(ready_nodes)} of {target} node(s) ready{detail}")
+        put(ConditionType.NODES_READY, FALSE, *nodes_failure)
+        failure = failure or nodes_failure
+
+    if failure is None:
+        put(ConditionType.RESOURCE_READY, TRUE, "ResourcesReady", "GPU nodes are ready")
+        return True
+    put(ConditionType.RESOURCE_READY, FALSE, *failure)
+    return False
+
+
+def _nodes_without_claims(ready_nodes: list[Object]) -> int:
+    """Ready matching nodes not created through a claim (bring-your-own) count toward the target."""
+    return sum(
+        1
+        for n in ready_nodes
+        if not {"karpenter.sh/nodepool", "karpenter.sh/provisioner-name"}
+        & set(n["metadata"].get("labels") or {})
+    )
+
+
+def _tuning(
+    obs: Observation, resource_ready: bool, blockers: Mapping[ConditionType, Blocker], put: Any
+) -> State:
+    job = obs.job
+    if ConditionType.JOB_STARTED in blockers:
+        b = blockers[ConditionType.JOB_STARTED]
+        put(ConditionType.JOB_STARTED, FALSE, b.reason, b.message)
+        put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, b.reason, b.message)
+        return State.FAILED
+    if job is None:
+        if resource_ready:
+            put(ConditionType.JOB_STARTED, FALSE, "JobNotCreated", "tuning Job not created yet")
+        put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, "TuningPending", "waiting for GPU nodes")
+        return State.PENDING
+    status = job.get("status") or {}
+    job_conditions = status.get("conditions") or []
+    name = job["metadata"]["name"]
+    if conditions.is_true(job_conditions, "Failed"):
+        failed = conditions.find(job_conditions, "Failed") or {}
+        message = f"Job {name} failed: {failed.get('message') or failed.get('reason') or ''}"
+        put(ConditionType.JOB_STARTED, FALSE, "TuningJobFailed", message)
+        put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, "TuningJobFailed", message)
+        return State.FAILED
+    if conditions.is_true(job_conditions, "Complete") or status.get("succeeded"):
+        put(ConditionType.JOB_STARTED, TRUE, "TuningJobStarted", f"Job {name} started")
+        put(
+            ConditionType.WORKSPACE_SUCCEEDED,
+            TRUE,
+            "TuningJobSucceeded",
+            f"Job {name} completed; the adapter is at the configured output",
+        )
+        return State.SUCCEEDED
+    if status.get("active") or status.get("ready"):
+        put(ConditionType.JOB_STARTED, TRUE, "TuningJobStarted", f"Job {name} is running")
+        put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, "TuningJobRunning", f"Job {name} is running")
+        return State.RUNNING
+    put(ConditionType.JOB_STARTED, FALSE, "TuningJobPending", f"Job {name} has no running pod yet")
+    put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, "TuningJobPending", f"Job {name} is pending")
+    return State.PENDING
+
+
+def _inference(
+    obs: Observation, resource_ready: bool, blockers: Mapping[ConditionType, Blocker], put: Any
+) -> State:
+    previous_state = obs.previous.get("state")
+    if ConditionType.INFERENCE_READY in blockers:
+        b = blockers[ConditionType.INFERENCE_READY]
+        put(ConditionType.INFERENCE_READY, FALSE, b.reason, b.message)
+        put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, b.reason, b.message)
+        return (
+            State.NOT_READY if previous_state in (State.READY, State.NOT_READY) else State.PENDING
+        )
+    workload = obs.workload
+    if workload is None:
+        if resource_ready:
+            put(
+                ConditionType.INFERENCE_READY,
+                FALSE,
+                "WorkloadNotCreated",
+                "workload not created yet",
+            )
+        put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, "InferencePending", "waiting for GPU nodes")
+        return State.PENDING
+    wanted = int((workload.get("spec") or {}).get("replicas", 1))
+    ready = int((workload.get("status") or {}).get("readyReplicas") or 0)
+    kind = workload.get("kind", "Deployment")
+    name = workload["metadata"]["name"]
+    if wanted > 0 and ready >= wanted and resource_ready:
+        put(ConditionType.INFERENCE_READY, TRUE, "InferenceReady", f"{kind} {name} is ready")
+        put(ConditionType.WORKSPACE_SUCCEEDED, TRUE, "InferenceReady", "the model is being served")
+        return State.READY
+    reason, message = classify_pods(obs.pods)
+    message = f"{kind} {name}: {ready}/{wanted} replicas ready" + (
+        f"; {message}" if message else ""
+    )
+    put(ConditionType.INFERENCE_READY, FALSE, reason, message)
+    put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, reason, message)
+    return State.NOT_READY if previous_state in (State.READY, State.NOT_READY) else State.PENDING
+
+
+_WAITING_REASONS = {
+    "ImagePullBackOff": "ImagePullError",
+    "ErrImagePull": "ImagePullError",
+    "InvalidImageName": "ImagePullError",
+    "CrashLoopBackOff": "ContainerCrashLoopBackOff",
+    "CreateContainerConfigError": "ContainerConfigError",
+}
+
+
+def classify_pods(pods: Sequence[Object]) -> tuple[str, str]:
+    """The most telling reason the workload's pods are not ready (Kaito's classification)."""
+    for pod in pods:
+        status = pod.get("status") or {}
+        pod_name = pod["metadata"]["name"]
+        if status.get("reason") == "Evicted":
+            return "PodEvicted", f"pod {pod_name} was evicted: {status.get('message', '')}"
+        for cs in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in _WAITING_REASONS:
+                return _WAITING_REASONS[waiting["reason"]], (
+                    f"pod {pod_name} container {cs.get('name')}: {waiting.get('reason')}"
+                    + (f": {waiting['message']}" if waiting.get("message") else "")
+                )
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            if last.get("reason") == "OOMKilled":
+                return (
+                    "ContainerOOMKilled",
+                    f"pod {pod_name} container {cs.get('name')} ran out of memory",
+                )
+        scheduled = conditions.find(status.get("conditions"), "PodScheduled")
+        if scheduled is not None and scheduled.get("status") == FALSE:
+            return "Unschedulable", f"pod {pod_name}: {scheduled.get('message', '')}"
+    return "WorkloadNotReady", ""
