@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 import prometheus_client
+
 from controller_kit import Controller, FakeClock, RateLimiter, Request, Result, TerminalError
 
 
@@ -55,7 +56,14 @@ async def test_errors_are_retried_with_backoff_and_success_is_counted() -> None:
         rate_limiter=RateLimiter(base_delay_seconds=0.01),
     )
     controller.queue.add(Request("ns", "a"))
-    await _run_until(controller, lambda: len(script.calls) == 3)
+    await _run_until(
+        controller,
+        lambda: (
+            _sample("controller_runtime_reconcile_total", controller="test.retry", result="success")
+            == 1
+        ),
+    )
+    assert len(script.calls) == 3
     assert _sample("controller_runtime_reconcile_errors_total", controller="test.retry") == 2
     assert (
         _sample("controller_runtime_reconcile_total", controller="test.retry", result="success")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
+
 from controller_kit import (
     Controller,
     EventRecorder,
@@ -160,8 +161,8 @@ async def test_only_one_candidate_leads_and_another_takes_over(
                 lease_name="test-lease",
                 namespace=kube_namespace,
                 identity=identity,
-                lease_duration_seconds=4,
-                renew_deadline_seconds=3,
+                lease_duration_seconds=8,
+                renew_deadline_seconds=6,
                 retry_period_seconds=1,
             )
         )
@@ -174,7 +175,7 @@ async def test_only_one_candidate_leads_and_another_takes_over(
     first.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await first
-    await _eventually(lambda: leading == ["first", "second"], timeout=15)
+    await _eventually(lambda: leading == ["first", "second"], timeout=30)
     second.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await second

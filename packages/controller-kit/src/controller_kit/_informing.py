@@ -10,7 +10,6 @@ differences, so handlers never miss a change for long. Errors back off exponenti
 from __future__ import annotations
 
 import asyncio
-import builtins
 import random
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,6 +23,8 @@ from controller_kit._clock import Clock, SystemClock
 from controller_kit._resources import Object, Resource
 
 if TYPE_CHECKING:
+    import builtins
+
     from kubernetes_asyncio.client import ApiClient
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
