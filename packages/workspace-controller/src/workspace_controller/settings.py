@@ -12,8 +12,10 @@ import enum
 import os
 import types
 import typing
-from collections.abc import Mapping
 from typing import Any
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Mapping
 
 ENV_PREFIX = "WORKSPACE_CONTROLLER"
 
@@ -88,7 +90,7 @@ class ControllerSettings:
     """How long the leader keeps trying to renew before giving up."""
     retry_period_seconds: float = 2.0
     """Interval between Lease attempts."""
-    probe_bind_host: str = "0.0.0.0"  # noqa: S104 - probes must be reachable by the kubelet
+    probe_bind_host: str = "0.0.0.0"
     """Address of the /healthz, /readyz and /metrics server."""
     probe_port: int = 8080
     """Port of the /healthz, /readyz and /metrics server."""
