@@ -12,6 +12,8 @@ Public surface:
 - ``python -m localcluster up|down|status``: a detached cluster for the demo (``make cluster``).
 - async helpers for tests: :func:`new_api_client`, :func:`apply_manifests`, :func:`create_gpu_node`,
   :func:`poll_until`, :func:`get_object`, :func:`delete_object`, :func:`resolve`, ...
+- :class:`FakeKarpenterProvider`: a stand-in Karpenter provider (kwok GPU nodes, lifecycle
+  conditions) for testing Karpenter clients such as the workspace controller.
 - the pytest plugin :mod:`localcluster.pytest_plugin` (registered through the ``pytest11`` entry
   point) with the ``kube_*`` fixtures and the ``cluster`` marker.
 """
@@ -26,6 +28,7 @@ from localcluster._cluster import (
     stop_from_state,
     up,
 )
+from localcluster._karpenter import FakeKarpenterProvider
 from localcluster._kube import (
     GPU_RESOURCE,
     ApplyError,
@@ -51,6 +54,7 @@ __all__ = [
     "Binaries",
     "BinariesMissingError",
     "ClusterInfo",
+    "FakeKarpenterProvider",
     "LocalCluster",
     "ProcessRecord",
     "ResourceRef",
