@@ -18,7 +18,7 @@ lint: sync
 	$(UV) run ruff format --check .
 	$(UV) run lint-imports
 	@for p in packages/*/ e2e/; do echo "mypy $$p"; \
-	  (cd $$p && $(UV) run mypy src $$(test -d tests && echo tests)) || exit 1; done
+	  (cd $$p && $(UV) run mypy src $$(find tests -name '*.py' -print -quit 2>/dev/null | grep -q . && echo tests)) || exit 1; done
 
 crds: sync
 	$(UV) run python -m kaito_apis.crdgen --out crds

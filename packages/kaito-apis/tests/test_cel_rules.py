@@ -142,7 +142,7 @@ async def _expect_rejected(call: Any, message: str, field: str | None) -> None:
     with pytest.raises(ApiException) as caught:
         await call
     assert caught.value.status == 422, caught.value.body
-    status = json.loads(caught.value.body)
+    status = json.loads(caught.value.body or "{}")
     causes = status.get("details", {}).get("causes", [])
     assert message in status["message"], status["message"]
     if field is not None:

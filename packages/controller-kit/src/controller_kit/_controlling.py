@@ -10,11 +10,14 @@ log context. Outcomes map to controller-runtime's: success forgets the key's bac
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from controller_kit import _metrics
 from controller_kit._clock import Clock, SystemClock
@@ -126,11 +129,12 @@ class Controller:
             except Exception as exc:
                 _metrics.RECONCILE_ERRORS.labels(controller=self.name).inc()
                 _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="error").inc()
-                self._log.warning(
+                log = self._log.info if _is_expected(exc) else self._log.warning
+                log(
                     "reconcile failed, retrying",
-                    error=str(exc) or type(exc).__name__,
+                    error=describe(exc),
                     retries=self.queue.rate_limiter.retries(request),
-                    exc_info=not _is_expected(exc),
+                    exc_info=not _is_expected(exc) and not isinstance(exc, ApiException),
                 )
                 self.queue.add_rate_limited(request)
                 return
@@ -147,6 +151,15 @@ class Controller:
 
 
 def _is_expected(exc: Exception) -> bool:
-    """API conflicts are routine under optimistic concurrency: no traceback for them."""
-    status = getattr(exc, "status", None)
-    return status in (409, 429)
+    """Conflicts (a stale cache under optimistic concurrency) and throttling are routine."""
+    return isinstance(exc, ApiException) and exc.status in (409, 429)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a log: the API server's own message for API errors."""
+    if isinstance(exc, ApiException):
+        message = ""
+        with contextlib.suppress(ValueError, TypeError):
+            message = json.loads(exc.body or "{}").get("message", "")
+        return f"HTTP {exc.status} {exc.reason}" + (f": {message}" if message else "")
+    return str(exc) or type(exc).__name__

@@ -80,6 +80,7 @@ class WorkspaceReconciler:
         self._events = events
         self._clock = clock
         self._expected: dict[Request, set[str]] = {}
+        self._labelled: set[str] = set()  # nodes given accelerator=nvidia (the cache may lag)
 
     # -- entry point ------------------------------------------------------------------------------
 
@@ -263,11 +264,16 @@ class WorkspaceReconciler:
     async def _label_gpu_nodes(self, nodes: Sequence[Mapping[str, Any]]) -> None:
         """AKS labels GPU nodes accelerator=nvidia; add it where a provider did not."""
         for node in nodes:
-            if (node["metadata"].get("labels") or {}).get("accelerator") != "nvidia":
+            name = node["metadata"]["name"]
+            labels = node["metadata"].get("labels") or {}
+            if labels.get("accelerator") == "nvidia":
+                self._labelled.discard(name)
+            elif name not in self._labelled:
+                self._labelled.add(name)
                 await resources.patch(
                     self._api,
                     kinds.NODES,
-                    node["metadata"]["name"],
+                    name,
                     {"metadata": {"labels": {"accelerator": "nvidia"}}},
                 )
 
