@@ -1,0 +1,48 @@
+"""Composition root: settings → logging → API client → app → probes → leader election → run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+from kubernetes_asyncio import config
+from kubernetes_asyncio.client import ApiClient
+
+import controller_kit
+from gpu_provisioner.app import assemble
+from gpu_provisioner.settings import Settings
+
+
+async def run(settings: Settings) -> None:
+    """Run until cancelled (or until leadership is lost)."""
+    ctl = settings.controller
+    controller_kit.configure_logging(json=ctl.log_json, level=ctl.log_level)
+    await config.load_config()  # in-cluster, else KUBECONFIG
+    async with ApiClient() as api:
+        app = await assemble(api, settings)
+        probes = controller_kit.ProbeServer(
+            host=ctl.probe_bind_host, port=ctl.probe_port, readiness={"caches": app.synced}
+        )
+        await probes.start()
+        try:
+            if not ctl.leader_elect:
+                await app.run()
+                return
+            await controller_kit.run_as_leader(
+                api,
+                app.run,
+                lease_name=ctl.lease_name,
+                namespace=ctl.namespace,
+                identity=f"{socket.gethostname()}_{os.getpid()}",
+                lease_duration_seconds=ctl.lease_duration_seconds,
+                renew_deadline_seconds=ctl.renew_deadline_seconds,
+                retry_period_seconds=ctl.retry_period_seconds,
+            )
+        finally:
+            await probes.stop()
+            await app.close()
+
+
+def main() -> None:
+    asyncio.run(run(Settings.from_env()))
