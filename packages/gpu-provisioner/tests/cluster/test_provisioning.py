@@ -1,0 +1,428 @@
+"""The provisioner end to end: real kube-apiserver + kwok, the AKS emulator, the real Azure SDK.
+
+Claims are written as Kaito (or any other Karpenter client) writes them; the tests wait on what
+the provisioner does to them, to Nodes and to the emulator's pools. Waits poll observable state;
+nothing sleeps to synchronise.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import prometheus_client
+from aks_emulator import FailedOperation, Faults, ServerErrors, StuckOperation, Throttle
+
+import localcluster
+from localcluster import condition_status, get_object, poll_until
+
+if TYPE_CHECKING:
+    from aks_emulator import AksEmulator
+    from azure.mgmt.containerservice.aio import ContainerServiceClient
+    from conftest import StartProvisioner
+    from kubernetes_asyncio.client import ApiClient
+
+Object = dict[str, Any]
+NODECLAIM = ("karpenter.sh/v1", "NodeClaim")
+MACHINE = ("karpenter.sh/v1alpha5", "Machine")
+
+
+def claim_name() -> str:
+    return "ws" + secrets.token_hex(5)[:9]
+
+
+def nodeclaim(
+    name: str,
+    *,
+    vm_size: str = "Standard_NC6s_v3",
+    storage: str | None = "128Gi",
+    labels: dict[str, str] | None = None,
+    node_class: tuple[str, str] = ("kaito.sh", "KaitoNodeClass"),
+) -> Object:
+    requests: dict[str, str] = {"nvidia.com/gpu": "1"}
+    if storage:
+        requests["storage"] = storage
+    return {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodeClaim",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "karpenter.sh/nodepool": "kaito",
+                "kaito.sh/workspace": "demo",
+                "kaito.sh/workspacenamespace": "default",
+            }
+            if labels is None
+            else labels,
+            "annotations": {
+                "karpenter.sh/do-not-disrupt": "true",
+                "kaito.sh/node-image-family": "ubuntu",
+            },
+        },
+        "spec": {
+            "nodeClassRef": {"group": node_class[0], "kind": node_class[1], "name": "default"},
+            "requirements": [
+                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [vm_size]},
+                {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["kaito"]},
+                {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+            ],
+            "resources": {"requests": requests},
+            "taints": [{"key": "sku", "value": "gpu", "effect": "NoSchedule"}],
+        },
+    }
+
+
+def machine(name: str, *, vm_size: str = "Standard_NC6s_v3") -> Object:
+    return {
+        "apiVersion": "karpenter.sh/v1alpha5",
+        "kind": "Machine",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "karpenter.sh/provisioner-name": "default",
+                "kaito.sh/workspace": "demo",
+                "kaito.sh/workspacenamespace": "default",
+            },
+        },
+        "spec": {
+            "machineTemplateRef": {"name": name},
+            "requirements": [
+                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [vm_size]},
+                {"key": "karpenter.sh/provisioner-name", "operator": "In", "values": ["default"]},
+            ],
+            "resources": {"requests": {"storage": "100Gi", "nvidia.com/gpu": "1"}},
+            "taints": [{"key": "sku", "value": "gpu", "effect": "NoSchedule"}],
+        },
+    }
+
+
+async def create(api: ApiClient, obj: Object) -> None:
+    await localcluster.apply_manifests(api, [obj])
+
+
+async def wait_condition(
+    api: ApiClient,
+    api_kind: tuple[str, str],
+    name: str,
+    condition: str,
+    status: str = "True",
+    *,
+    timeout_seconds: float = 30.0,
+) -> Object:
+    async def reached() -> Object | None:
+        obj = await get_object(api, *api_kind, name)
+        return obj if condition_status(obj, condition) == status else None
+
+    return await poll_until(
+        reached,
+        description=f"{api_kind[1]} {name} {condition}={status}",
+        timeout_seconds=timeout_seconds,
+    )
+
+
+async def wait_gone(
+    api: ApiClient, api_kind: tuple[str, str], name: str, *, timeout_seconds: float = 30.0
+) -> None:
+    async def gone() -> bool:
+        return await get_object(api, *api_kind, name) is None
+
+    await poll_until(
+        gone, description=f"{api_kind[1]} {name} deleted", timeout_seconds=timeout_seconds
+    )
+
+
+def user_pools(emulator: AksEmulator) -> list[Object]:
+    """Pools other than the cluster's system pool."""
+    return [p for p in emulator.state()["pools"] if p["name"] != "nodepool1"]
+
+
+async def wait_no_pools(emulator: AksEmulator, *, timeout_seconds: float = 30.0) -> None:
+    async def none_left() -> bool:
+        return not user_pools(emulator)
+
+    await poll_until(none_left, description="no agent pools left", timeout_seconds=timeout_seconds)
+
+
+async def warning_events(api: ApiClient, name: str) -> list[Object]:
+    listing = await localcluster.request(
+        api, "GET", "/api/v1/events", query=[("fieldSelector", f"involvedObject.name={name}")]
+    )
+    return [e for e in listing.get("items") or [] if e.get("type") == "Warning"]
+
+
+def metric(name: str, **labels: str) -> float:
+    return prometheus_client.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+# -- create → Ready → delete -------------------------------------------------------------------
+
+
+async def test_nodeclaim_becomes_ready_and_deletion_leaves_nothing(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    name = claim_name()
+    terminated = metric(
+        "karpenter_nodeclaims_terminated_total", nodepool="kaito", capacity_type="on-demand"
+    )
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        status = claim["status"]
+        for type_ in ("Launched", "Registered", "Initialized"):
+            assert condition_status(claim, type_) == "True"
+        assert claim["metadata"]["finalizers"] == ["karpenter.sh/termination"]
+        node = await get_object(kube_api, "v1", "Node", status["nodeName"])
+        assert node is not None
+        assert node["spec"]["providerID"] == status["providerID"]
+        assert status["providerID"].startswith(
+            f"azure:///subscriptions/{emulator.config.identity.subscription}/resourceGroups/mc_"
+        )
+        assert status["capacity"]["nvidia.com/gpu"] == "1"
+        assert status["allocatable"]["cpu"]
+        labels = node["metadata"]["labels"]
+        assert labels["kaito.sh/workspace"] == "demo"
+        assert labels["karpenter.sh/registered"] == "true"
+        assert labels["karpenter.sh/initialized"] == "true"
+        assert labels["kaito.sh/machine-type"] == "gpu"
+        assert node["metadata"]["annotations"]["karpenter.sh/do-not-disrupt"] == "true"
+        assert "karpenter.sh/termination" in node["metadata"]["finalizers"]
+        assert node["metadata"]["ownerReferences"][0]["kind"] == "NodeClaim"
+        assert {"key": "sku", "value": "gpu", "effect": "NoSchedule"} in node["spec"]["taints"]
+        (pool,) = user_pools(emulator)
+        assert pool["name"] == name
+        assert pool["vmSize"] == "Standard_NC6s_v3"
+        assert emulator.requests("agentPools.createOrUpdate") == 1
+
+        await localcluster.delete_object(kube_api, *NODECLAIM, name)
+        await wait_gone(kube_api, NODECLAIM, name)
+        await wait_no_pools(emulator)
+        assert await get_object(kube_api, "v1", "Node", status["nodeName"]) is None
+    assert (
+        metric("karpenter_nodeclaims_terminated_total", nodepool="kaito", capacity_type="on-demand")
+        == terminated + 1
+    )
+    assert (
+        metric(
+            "karpenter_cloudprovider_duration_seconds_count",
+            controller="nodeclaim.lifecycle",
+            method="Create",
+            provider="azure",
+        )
+        >= 1
+    )
+
+
+async def test_machine_becomes_ready_and_is_deleted(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    name = claim_name()
+    async with start_provisioner():
+        await create(kube_api, machine(name))
+        claim = await wait_condition(kube_api, MACHINE, name, "Ready")
+        for type_ in ("MachineLaunched", "MachineRegistered", "MachineInitialized"):
+            assert condition_status(claim, type_) == "True"
+        node = await get_object(kube_api, "v1", "Node", claim["status"]["nodeName"])
+        assert node is not None
+        assert node["metadata"]["labels"]["karpenter.sh/provisioner-name"] == "default"
+        await localcluster.delete_object(kube_api, *MACHINE, name)
+        await wait_gone(kube_api, MACHINE, name)
+        await wait_no_pools(emulator)
+
+
+async def test_hand_written_claim_is_honoured(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    """Another Karpenter client's claim: no Kaito labels, a long name, no storage request."""
+    name = f"gpu-node-{secrets.token_hex(3)}"
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name, labels={}, storage=None))
+        await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        (pool,) = user_pools(emulator)
+        assert pool["name"] != name
+        assert len(pool["name"]) <= 12
+        await localcluster.delete_object(kube_api, *NODECLAIM, name)
+        await wait_gone(kube_api, NODECLAIM, name)
+        await wait_no_pools(emulator)
+
+
+async def test_claims_of_other_providers_are_ignored(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    name = claim_name()
+    async with start_provisioner():
+        await create(
+            kube_api, nodeclaim(name, labels={}, node_class=("karpenter.azure.com", "AKSNodeClass"))
+        )
+        theirs = await get_object(kube_api, *NODECLAIM, name)
+        # Make sure our claim is processed after theirs would have been.
+        mine = claim_name()
+        await create(kube_api, nodeclaim(mine))
+        await wait_condition(kube_api, NODECLAIM, mine, "Launched")
+        theirs = await get_object(kube_api, *NODECLAIM, name)
+        assert theirs is not None
+        assert not theirs["metadata"].get("finalizers")
+        assert [p["name"] for p in user_pools(emulator)] == [mine]
+
+
+# -- faults ----------------------------------------------------------------------------------------
+
+
+async def test_quota_shortage_is_reported_on_the_claim_and_as_an_event(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    emulator.set_faults(Faults(quota={"standardNCSv3Family": 4}))
+    name = claim_name()
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Launched", "False")
+        launched = next(c for c in claim["status"]["conditions"] if c["type"] == "Launched")
+        assert launched["reason"] == "QuotaExceeded"
+        assert "standardNCSv3Family" in launched["message"]
+        assert "needs 6 vCPUs, 4 of 4 are available" in launched["message"]
+        assert condition_status(claim, "Ready") == "False"
+        events = await poll_until(
+            lambda: warning_events(kube_api, name), description="a Warning event"
+        )
+        assert events[0]["reason"] == "QuotaExceeded"
+        assert emulator.requests("agentPools.createOrUpdate") == 0  # checked before the PUT
+
+        emulator.set_faults(Faults())  # quota raised: the retry succeeds
+        await wait_condition(kube_api, NODECLAIM, name, "Ready")
+
+
+async def test_throttling_and_server_errors_are_retried(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    emulator.set_faults(
+        Faults(
+            throttle=Throttle(
+                rate=1.0, retry_after_seconds=0.05, operations=("agentPools.*",), times=3
+            ),
+            server_errors=ServerErrors(rate=1.0, operations=("operations.get",), times=2),
+        )
+    )
+    name = claim_name()
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+        await wait_condition(kube_api, NODECLAIM, name, "Ready")
+    counts = emulator.counts()["operations"]
+    assert sum(counts[op].get("429", 0) for op in counts) == 3
+    assert sum(counts[op].get("500", 0) + counts[op].get("503", 0) for op in counts) == 2
+    assert len(user_pools(emulator)) == 1
+
+
+async def test_capacity_failure_deletes_the_claim_and_its_pool(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    emulator.set_faults(Faults(failed_operations=(FailedOperation(code="ZonalAllocationFailed"),)))
+    name = claim_name()
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+        await wait_gone(kube_api, NODECLAIM, name)
+        await wait_no_pools(emulator)
+        events = await warning_events(kube_api, name)
+        assert [e["reason"] for e in events] == ["InsufficientCapacityError"]
+
+
+async def test_failed_operation_is_retried(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    emulator.set_faults(
+        Faults(
+            failed_operations=(
+                FailedOperation(code="VMExtensionProvisioningError", message="CSE failed", times=1),
+            )
+        )
+    )
+    name = claim_name()
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+        await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        events = await warning_events(kube_api, name)
+        assert [e["reason"] for e in events] == ["VMExtensionProvisioningError"]
+        assert len(user_pools(emulator)) == 1
+
+
+async def test_unknown_sku_fails_launch_then_times_out(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    name = claim_name()
+    async with start_provisioner(launch_timeout_seconds=3.0):
+        await create(kube_api, nodeclaim(name, vm_size="Standard_D2s_v3_nope"))
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Launched", "False")
+        launched = next(c for c in claim["status"]["conditions"] if c["type"] == "Launched")
+        assert launched["reason"] == "UnknownInstanceType"
+        await wait_gone(kube_api, NODECLAIM, name)
+    assert emulator.requests("agentPools.createOrUpdate") == 0
+
+
+# -- restarts, deletion paths, garbage collection --------------------------------------------------
+
+
+async def test_restart_during_create_leaves_exactly_one_pool(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    name = claim_name()
+    emulator.set_faults(Faults(stuck_operations=(StuckOperation(pool=name, operation="create"),)))
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+
+        async def creating() -> bool:
+            return any(p["provisioningState"] == "Creating" for p in user_pools(emulator))
+
+        await poll_until(creating, description="the pool is being created")
+    async with start_provisioner():
+        emulator.set_faults(Faults())
+        await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        assert [p["name"] for p in user_pools(emulator)] == [name]
+        assert emulator.requests("agentPools.createOrUpdate") == 1
+
+
+async def test_deleting_the_node_deletes_its_claim(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    name = claim_name()
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        await localcluster.delete_object(kube_api, "v1", "Node", claim["status"]["nodeName"])
+        await wait_gone(kube_api, NODECLAIM, name)
+        await wait_no_pools(emulator)
+
+
+async def test_garbage_collection(
+    kube_api: ApiClient,
+    emulator: AksEmulator,
+    aks: ContainerServiceClient,
+    start_provisioner: StartProvisioner,
+) -> None:
+    """A pool we created whose claim is gone is deleted; a foreign pool is never touched; a claim
+    whose pool was deleted out of band is deleted."""
+    rg, cluster = emulator.config.identity.resource_group, emulator.config.identity.cluster
+    body: Any = {
+        "properties": {
+            "vmSize": "Standard_NC6s_v3",
+            "count": 1,
+            "tags": {
+                "kaito-gpu-provisioner": "gpu-provisioner",
+                "kaito-claim-kind": "NodeClaim",
+                "kaito-claim-name": "wsleaked",
+            },
+        }
+    }
+    await (await aks.agent_pools.begin_create_or_update(rg, cluster, "wsleaked", body)).result()
+    foreign: Any = {"properties": {"vmSize": "Standard_NC6s_v3", "count": 1}}
+    await (await aks.agent_pools.begin_create_or_update(rg, cluster, "foreign", foreign)).result()
+    name = claim_name()
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+        await wait_condition(kube_api, NODECLAIM, name, "Ready")
+
+        async def leaked_gone() -> bool:
+            return {p["name"] for p in user_pools(emulator)} == {"foreign", name}
+
+        await poll_until(leaked_gone, description="the leaked pool is collected")
+        await (await aks.agent_pools.begin_delete(rg, cluster, name)).result()
+        await wait_gone(kube_api, NODECLAIM, name)
+        assert [p["name"] for p in user_pools(emulator)] == ["foreign"]
+    await (await aks.agent_pools.begin_delete(rg, cluster, "foreign")).result()
