@@ -8,6 +8,7 @@ nothing sleeps to synchronise.
 from __future__ import annotations
 
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 import prometheus_client
@@ -426,3 +427,76 @@ async def test_garbage_collection(
         await wait_gone(kube_api, NODECLAIM, name)
         assert [p["name"] for p in user_pools(emulator)] == ["foreign"]
     await (await aks.agent_pools.begin_delete(rg, cluster, "foreign")).result()
+
+
+# -- termination drains the node -------------------------------------------------------------------
+
+
+def _pod(name: str, namespace: str, node: str) -> Object:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "nodeName": node,
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [{"name": "main", "image": "busybox"}],
+        },
+    }
+
+
+async def test_deletion_evicts_pods_then_removes_the_pool(
+    kube_api: ApiClient,
+    kube_namespace: str,
+    emulator: AksEmulator,
+    start_provisioner: StartProvisioner,
+) -> None:
+    name = claim_name()
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        node = claim["status"]["nodeName"]
+        await localcluster.apply_manifests(kube_api, [_pod("inference", kube_namespace, node)])
+        await localcluster.delete_object(kube_api, *NODECLAIM, name)
+        await wait_gone(kube_api, NODECLAIM, name)
+        assert (
+            await get_object(kube_api, "v1", "Pod", "inference", namespace=kube_namespace) is None
+        )
+        await wait_no_pools(emulator)
+
+
+async def test_termination_grace_period_bounds_a_blocked_drain(
+    kube_api: ApiClient,
+    kube_namespace: str,
+    emulator: AksEmulator,
+    start_provisioner: StartProvisioner,
+) -> None:
+    """A PodDisruptionBudget refuses the eviction; the claim's terminationGracePeriod ends it."""
+    name = claim_name()
+    async with start_provisioner():
+        obj = nodeclaim(name)
+        obj["spec"]["terminationGracePeriod"] = "2s"
+        await create(kube_api, obj)
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        node = claim["status"]["nodeName"]
+        pdb = {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "keep", "namespace": kube_namespace},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}},
+        }
+        await localcluster.apply_manifests(kube_api, [pdb, _pod("guarded", kube_namespace, node)])
+
+        async def pdb_observed() -> bool:
+            current = await get_object(
+                kube_api, "policy/v1", "PodDisruptionBudget", "keep", namespace=kube_namespace
+            )
+            return bool(current and (current.get("status") or {}).get("observedGeneration"))
+
+        await poll_until(pdb_observed, description="the disruption controller saw the PDB")
+        started = time.monotonic()
+        await localcluster.delete_object(kube_api, *NODECLAIM, name)
+        await wait_gone(kube_api, NODECLAIM, name, timeout_seconds=30)
+        assert time.monotonic() - started >= 1.5  # the drain waited for the grace period
+        assert await get_object(kube_api, "v1", "Pod", "guarded", namespace=kube_namespace) is None
+        await wait_no_pools(emulator)
