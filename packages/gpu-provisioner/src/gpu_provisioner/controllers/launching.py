@@ -45,11 +45,14 @@ class Launches:
         task.add_done_callback(lambda _: self._on_done(name))
 
     def take(self, uid: str) -> asyncio.Task[Instance] | None:
-        """The finished task of ``uid`` (removed), or None if none has finished."""
+        """The finished task of ``uid``, or None if none has finished. A failed one is removed
+        (the next attempt starts a new task); a successful one stays until :meth:`forget`, so a
+        status write lost to a conflict does not cost another create."""
         task = self._tasks.get(uid)
         if task is None or not task.done():
             return None
-        del self._tasks[uid]
+        if task.cancelled() or task.exception() is not None:
+            del self._tasks[uid]
         return task
 
     def wait_seconds(self, uid: str) -> float:

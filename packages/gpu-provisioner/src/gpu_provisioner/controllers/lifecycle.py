@@ -104,6 +104,14 @@ class ClaimLifecycle:
         self._log = structlog.get_logger(kind.controller_name)
 
     async def reconcile(self, request: Request) -> Result:
+        try:
+            return await self._reconcile(request)
+        except ApiException as exc:
+            if exc.status == 404:  # the claim (or its Node) went away under a stale cache
+                return DONE
+            raise
+
+    async def _reconcile(self, request: Request) -> Result:
         obj = self._claims.get(request.name)
         if obj is None or not self._selection.manages(obj):
             return DONE
@@ -137,9 +145,10 @@ class ClaimLifecycle:
 
     async def _launch(self, p: _Pass) -> Result | None:
         kind = self._kind
-        if conditions.is_true(p.conditions, kind.launched):
-            return None
         uid = p.obj["metadata"]["uid"]
+        if conditions.is_true(p.conditions, kind.launched):
+            self._launches.forget(uid)
+            return None
         name = p.obj["metadata"]["name"]
         deadline = _age(p.obj, p.now) - self._timing.launch_timeout_seconds
         task = self._launches.take(uid)
@@ -163,7 +172,6 @@ class ClaimLifecycle:
         error = task.exception()
         if error is None:
             self._launched(p, task.result())
-            self._launches.forget(uid)
             return None
         return await self._launch_failed(p, error, uid, -deadline)
 
