@@ -18,7 +18,10 @@ async def run(settings: Settings) -> None:
     """Run until cancelled (or until leadership is lost)."""
     ctl = settings.controller
     controller_kit.configure_logging(json=ctl.log_json, level=ctl.log_level)
-    await config.load_config()  # in-cluster, else KUBECONFIG
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):  # the client library's own conventions
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    else:
+        await config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
     async with ApiClient() as api:
         app = await assemble(api, settings)
         probes = controller_kit.ProbeServer(

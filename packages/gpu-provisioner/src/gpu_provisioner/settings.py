@@ -99,11 +99,11 @@ class ControllerSettings:
     """Hold a Lease so that only one replica acts."""
     lease_name: str = "gpu-provisioner-leader-election"
     """Name of the leader-election Lease."""
-    lease_duration_seconds: float = 15.0
-    """How long a Lease is valid without renewal."""
-    renew_deadline_seconds: float = 10.0
+    lease_duration_seconds: int = 15
+    """How long a Lease is valid without renewal (whole seconds: the Lease stores an int)."""
+    renew_deadline_seconds: int = 10
     """How long the leader keeps trying to renew before giving up."""
-    retry_period_seconds: float = 2.0
+    retry_period_seconds: int = 2
     """Interval between Lease attempts."""
     probe_bind_host: str = "0.0.0.0"
     """Address of the /healthz, /readyz and /metrics server."""

@@ -157,3 +157,9 @@ async def _strip_and_delete(api: ApiClient, path: str) -> None:
         )
     with contextlib.suppress(Exception):
         await localcluster.request(api, "DELETE", path)
+
+
+@pytest.fixture
+def provisioner_settings(emulator: AksEmulator) -> Settings:
+    """Fast settings pointed at this test's emulator."""
+    return fast_settings(emulator)

@@ -1,0 +1,87 @@
+"""The composition root: leader election, probes and Karpenter's metric names, as deployed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from gpu_provisioner import main
+from localcluster import poll_until
+
+if TYPE_CHECKING:
+    import pytest
+    from kubernetes_asyncio.client import ApiClient
+
+    from gpu_provisioner.settings import Settings
+    from localcluster import ClusterInfo
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_main_serves_probes_and_metrics_while_leading(
+    kube_cluster: ClusterInfo,
+    kube_api: ApiClient,
+    kube_namespace: str,
+    provisioner_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
+    port = _free_port()
+    base = provisioner_settings
+    settings = dataclasses.replace(
+        base,
+        controller=dataclasses.replace(
+            base.controller,
+            leader_elect=True,
+            namespace=kube_namespace,
+            probe_bind_host="127.0.0.1",
+            probe_port=port,
+            log_json=True,
+        ),
+    )
+    task = asyncio.create_task(main.run(settings))
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def ready() -> bool:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                        return response.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await poll_until(ready, description="/readyz answers 200")
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 200
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                text = await response.text()
+        for name in (
+            "controller_runtime_reconcile_total",
+            "karpenter_cloudprovider_duration_seconds",
+            "karpenter_nodeclaims_terminated_total",
+            "karpenter_nodes_created_total",
+        ):
+            assert name in text
+        lease = f"/apis/coordination.k8s.io/v1/namespaces/{kube_namespace}/leases/"
+        holder = await kube_api.call_api(
+            lease + settings.controller.lease_name,
+            "GET",
+            header_params={"Accept": "application/json"},
+            response_types_map={200: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+        )
+        assert holder["spec"]["holderIdentity"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
