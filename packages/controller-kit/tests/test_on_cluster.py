@@ -161,9 +161,9 @@ async def test_only_one_candidate_leads_and_another_takes_over(
                 lease_name="test-lease",
                 namespace=kube_namespace,
                 identity=identity,
-                lease_duration_seconds=8,
-                renew_deadline_seconds=6,
-                retry_period_seconds=1,
+                lease_duration_seconds=8.0,
+                renew_deadline_seconds=6.0,
+                retry_period_seconds=1.0,
             )
         )
 

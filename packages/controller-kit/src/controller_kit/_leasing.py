@@ -59,7 +59,8 @@ async def run_as_leader(
 
     config = electionconfig.Config(
         leaselock.LeaseLock(lease_name, namespace, identity, api),
-        lease_duration_seconds,
+        # The lease lock stores the duration with int(str(value)): "15.0" would crash it.
+        max(1, round(lease_duration_seconds)),
         renew_deadline_seconds,
         retry_period_seconds,
         on_started,
