@@ -22,7 +22,7 @@ from aks_emulator import (
 from aks_emulator.testing import RecordingNodes
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
-from localcluster import condition_status, get_object, poll_until, request
+from localcluster import condition_status, delete_object, get_object, poll_until, request
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 IDENTITY = ClusterIdentity()
 RG, CLUSTER = IDENTITY.resource_group, IDENTITY.cluster
+NOT_READY = "node.kubernetes.io/not-ready"
 FAST = OperationTiming(create_seconds=0.01, update_seconds=0.01, delete_seconds=0.01)
 
 
@@ -137,7 +138,7 @@ async def joined(kube_api: ApiClient) -> AsyncIterator[AksEmulator]:
         yield emulator
         for pool in emulator.state()["pools"]:
             for name in pool["nodes"]:
-                await request(kube_api, "DELETE", f"/api/v1/nodes/{name}")
+                await delete_object(kube_api, "v1", "Node", name)
 
 
 async def test_nodes_join_ready_and_leave(
@@ -159,8 +160,13 @@ async def test_nodes_join_ready_and_leave(
             current = [
                 await get_object(kube_api, "v1", "Node", n["metadata"]["name"]) for n in nodes
             ]
-            return all(condition_status(n, "Ready") == "True" for n in current)
+            return all(
+                condition_status(n, "Ready") == "True"
+                and NOT_READY not in [t["key"] for t in (n or {})["spec"].get("taints", [])]
+                for n in current
+            )
 
+        # Ready, and the node lifecycle controller has lifted its not-ready taint
         await poll_until(all_ready, description="kwok marks the pool's Nodes Ready")
         node = await get_object(kube_api, "v1", "Node", IDENTITY.node_name("kwokgpu", 0))
         assert node is not None
@@ -174,6 +180,7 @@ async def test_nodes_join_ready_and_leave(
         node = await get_object(kube_api, "v1", "Node", IDENTITY.node_name("kwokgpu", 0))
         assert node is not None
         assert node["metadata"]["labels"]["team"] == "a"
+        assert {"key": "sku", "value": "gpu", "effect": "NoSchedule"} in node["spec"]["taints"]
 
         async def scaled_down() -> bool:
             return len(await pool_nodes(kube_api, "kwokgpu")) == 1

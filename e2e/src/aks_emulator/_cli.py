@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(_serve(args, faults))
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # a bad identity, a port in use, an unreadable kubeconfig
         print(f"aks_emulator: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -111,7 +111,8 @@ class NodeJoiner(Protocol):
     """Where the emulator writes Nodes."""
 
     async def ensure(self, node: Manifest) -> None:
-        """Create the Node, or bring an existing one's labels, taints and resources in line."""
+        """Create the Node, or bring an existing one's labels and resources in line (its taints
+        are left alone: a pool's taint changes reach new Nodes only)."""
 
     async def delete(self, name: str) -> None:
         """Delete the Node (a missing one is not an error)."""
@@ -155,10 +156,9 @@ class KubeNodeJoiner:
         except Exception as exc:
             if getattr(exc, "status", None) != 409:
                 raise
-            patch = {
-                "metadata": {"labels": node["metadata"]["labels"]},
-                "spec": {"taints": node["spec"]["taints"]},
-            }
+            # Labels merge; taints stay as they are, since controllers add their own (the node
+            # lifecycle's not-ready, Karpenter's disrupted) and a pool update must not drop them.
+            patch = {"metadata": {"labels": node["metadata"]["labels"]}}
             await self._call(
                 "PATCH",
                 f"/api/v1/nodes/{name}",
