@@ -84,7 +84,7 @@ async def test_create_is_creating_until_the_operation_succeeds(
 async def test_list_follows_next_link(
     pool_body: Callable[..., AgentPool],
 ) -> None:
-    config = EmulatorConfig(page_size=2, timing=EmulatorConfig().timing)
+    config = EmulatorConfig(page_size=2)
     async with AksEmulator(config) as emulator:
         base_url, credential, kwargs = emulator.connection()
         async with ContainerServiceClient(

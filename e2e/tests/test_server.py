@@ -16,6 +16,8 @@ from aks_emulator import AksEmulator, ClusterIdentity, EmulatorConfig, StaticTok
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
+from localcluster import poll_until
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from pathlib import Path
@@ -119,15 +121,13 @@ async def test_create_wire_shape(
     assert operation_url.startswith(f"{emulator.base_url}/subscriptions/")
     assert "/providers/Microsoft.ContainerService/locations/eastus/operations/" in operation_url
 
-    async def operation() -> dict[str, Any]:
+    async def finished() -> dict[str, Any] | None:
         async with http.get(operation_url, headers=BEARER) as polled:
             assert polled.status == 200
             document: dict[str, Any] = await polled.json()
-            return document
+        return None if document["status"] == "InProgress" else document
 
-    document = await operation()
-    while document["status"] == "InProgress":
-        document = await operation()
+    document = await poll_until(finished, description="the create operation ends")
     assert document["status"] == "Succeeded"
     assert document["endTime"] >= document["startTime"]
     async with http.get(location_url, headers=BEARER) as result:
