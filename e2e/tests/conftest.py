@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
-from aks_emulator import AksEmulator, EmulatorConfig, OperationTiming
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.containerservice.aio import ContainerServiceClient
+
+from aks_emulator import AksEmulator, EmulatorConfig, OperationTiming
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable

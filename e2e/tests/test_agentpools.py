@@ -7,10 +7,10 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
-from aks_emulator import AksEmulator, ClusterIdentity, EmulatorConfig, Faults, StuckOperation
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
+from aks_emulator import AksEmulator, ClusterIdentity, EmulatorConfig, Faults, StuckOperation
 from localcluster import poll_until
 
 if TYPE_CHECKING:

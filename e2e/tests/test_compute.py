@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from aks_emulator import AksEmulator, ClusterIdentity, EmulatorConfig, Faults, UnavailableSku
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.compute.aio import ComputeManagementClient
 
 import preset_catalog
+from aks_emulator import AksEmulator, ClusterIdentity, EmulatorConfig, Faults, UnavailableSku
 
 if TYPE_CHECKING:
     from collections.abc import Callable

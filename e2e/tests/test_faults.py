@@ -8,6 +8,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.containerservice.aio import ContainerServiceClient
+
 from aks_emulator import (
     AksEmulator,
     ClusterIdentity,
@@ -21,9 +24,6 @@ from aks_emulator import (
     UnavailableSku,
 )
 from aks_emulator.testing import RecordingClock, RecordingNodes
-from azure.core.exceptions import HttpResponseError
-from azure.mgmt.containerservice.aio import ContainerServiceClient
-
 from localcluster import poll_until
 
 if TYPE_CHECKING:

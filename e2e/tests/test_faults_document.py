@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
 from aks_emulator import Faults, FaultsError, load_faults
 
 if TYPE_CHECKING:

@@ -10,6 +10,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from azure.mgmt.containerservice.aio import ContainerServiceClient
+
 from aks_emulator import (
     AksEmulator,
     ClusterIdentity,
@@ -20,8 +22,6 @@ from aks_emulator import (
     sdk_connection,
 )
 from aks_emulator.testing import RecordingNodes
-from azure.mgmt.containerservice.aio import ContainerServiceClient
-
 from localcluster import condition_status, delete_object, get_object, poll_until, request
 
 if TYPE_CHECKING:

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
-from aks_emulator import AksEmulator, ClusterIdentity, EmulatorConfig, StaticTokenCredential
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from azure.mgmt.containerservice.aio import ContainerServiceClient
 
+from aks_emulator import AksEmulator, ClusterIdentity, EmulatorConfig, StaticTokenCredential
 from localcluster import poll_until
 
 if TYPE_CHECKING:

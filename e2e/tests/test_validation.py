@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aks_emulator import ClusterIdentity
 from azure.core.exceptions import HttpResponseError
+
+from aks_emulator import ClusterIdentity
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from aks_emulator import AksEmulator
     from azure.mgmt.containerservice.aio import ContainerServiceClient
     from azure.mgmt.containerservice.types import AgentPool
+
+    from aks_emulator import AksEmulator
 
 IDENTITY = ClusterIdentity()
 RG, CLUSTER = IDENTITY.resource_group, IDENTITY.cluster

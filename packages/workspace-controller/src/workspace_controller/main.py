@@ -66,7 +66,7 @@ async def run(settings: Settings) -> None:
     controller_kit.configure_logging(
         json=settings.controller.log_json, level=settings.controller.log_level
     )
-    await config.load_config()  # in-cluster, else KUBECONFIG
+    await load_kube_config()
     async with ApiClient() as api:
         app = await assemble(api, settings)
         probes = ProbeServer(
@@ -91,6 +91,14 @@ async def run(settings: Settings) -> None:
             )
         finally:
             await probes.stop()
+
+
+async def load_kube_config() -> None:
+    """In a pod: the service account; elsewhere: $KUBECONFIG (read now, not at import time)."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    else:
+        await config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
 
 
 def main() -> None:

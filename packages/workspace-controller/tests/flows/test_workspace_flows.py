@@ -258,3 +258,60 @@ async def test_a_workspace_that_skipped_admission_is_reported_not_provisioned(
         ws = await _until(reported, "ResourceReady reports the unfit instance type")
         assert "Standard_NC6s_v3" in _condition(ws, "ResourceReady")["message"]
         assert await _claims(kube_api, "NodeClaim", kube_namespace, "ws-unfit") == []
+
+
+async def test_a_model_larger_than_one_node_runs_as_a_statefulset_across_nodes(
+    kube_api: ApiClient, kube_namespace: str, start_controller: StartController
+) -> None:
+    doc = _inference(kube_namespace, "ws-split")
+    doc["inference"]["preset"]["name"] = "llama-3.1-8b-instruct"  # 22 GiB: two 16 GiB V100 nodes
+    doc["resource"]["count"] = 2
+    async with start_controller():
+        await localcluster.apply_manifests(kube_api, [doc])
+
+        async def ready() -> dict[str, Any] | None:
+            ws = await _workspace(kube_api, kube_namespace, "ws-split")
+            return ws if _condition(ws, "InferenceReady").get("status") == "True" else None
+
+        ws = await _until(ready, "InferenceReady=True on two nodes", timeout=120)
+        assert ws["status"]["targetNodeCount"] == 2
+        assert len(ws["status"]["workerNodes"]) == 2
+        assert len(await _claims(kube_api, "NodeClaim", kube_namespace, "ws-split")) == 2
+        sts = await localcluster.get_object(
+            kube_api, "apps/v1", "StatefulSet", "ws-split", namespace=kube_namespace
+        )
+        assert sts is not None
+        assert sts["spec"]["replicas"] == 2
+        headless = await localcluster.get_object(
+            kube_api, "v1", "Service", sts["spec"]["serviceName"], namespace=kube_namespace
+        )
+        assert headless is not None
+        assert headless["spec"]["clusterIP"] == "None"
+
+
+async def test_a_template_workspace_runs_the_users_pod_template(
+    kube_api: ApiClient, kube_namespace: str, start_controller: StartController
+) -> None:
+    doc = _inference(kube_namespace, "ws-custom")
+    doc["inference"] = {
+        "template": {
+            "metadata": {"labels": {"team": "search"}},
+            "spec": {"containers": [{"name": "server", "image": "example.com/my-server:1.2"}]},
+        }
+    }
+    async with start_controller():
+        await localcluster.apply_manifests(kube_api, [doc])
+
+        async def ready() -> dict[str, Any] | None:
+            ws = await _workspace(kube_api, kube_namespace, "ws-custom")
+            return ws if _condition(ws, "InferenceReady").get("status") == "True" else None
+
+        await _until(ready, "InferenceReady=True for the template workspace", timeout=90)
+        deployment = await localcluster.get_object(
+            kube_api, "apps/v1", "Deployment", "ws-custom", namespace=kube_namespace
+        )
+        assert deployment is not None
+        pod = deployment["spec"]["template"]
+        assert [c["image"] for c in pod["spec"]["containers"]] == ["example.com/my-server:1.2"]
+        assert pod["metadata"]["labels"]["team"] == "search"
+        assert pod["metadata"]["labels"]["kaito.sh/workspace"] == "ws-custom"
