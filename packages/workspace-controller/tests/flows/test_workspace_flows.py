@@ -315,3 +315,34 @@ async def test_a_template_workspace_runs_the_users_pod_template(
         assert [c["image"] for c in pod["spec"]["containers"]] == ["example.com/my-server:1.2"]
         assert pod["metadata"]["labels"]["team"] == "search"
         assert pod["metadata"]["labels"]["kaito.sh/workspace"] == "ws-custom"
+
+
+async def test_adding_an_adapter_rolls_the_whole_pod_template(
+    kube_api: ApiClient, kube_namespace: str, start_controller: StartController
+) -> None:
+    doc = _inference(kube_namespace, "ws-adapt")
+    async with start_controller():
+        await localcluster.apply_manifests(kube_api, [doc])
+
+        async def deployment() -> dict[str, Any] | None:
+            return await localcluster.get_object(
+                kube_api, "apps/v1", "Deployment", "ws-adapt", namespace=kube_namespace
+            )
+
+        first = await _until(deployment, "the Deployment exists", timeout=90)
+        doc["inference"]["adapters"] = [
+            {"source": {"name": "falcon-qa", "image": "registry.example.com/adapters/qa:1"}}
+        ]
+        await localcluster.apply_manifests(kube_api, [doc])
+
+        async def rolled() -> dict[str, Any] | None:
+            current = await deployment()
+            revision = "workspace.kaito.io/revision"
+            before = first["spec"]["template"]["metadata"]["annotations"][revision]
+            after = (current or {})["spec"]["template"]["metadata"].get("annotations") or {}
+            return current if after.get(revision) not in (None, before) else None
+
+        rolled_out = await _until(rolled, "the pod template carries the new revision")
+        init = rolled_out["spec"]["template"]["spec"].get("initContainers") or []
+        assert any("registry.example.com/adapters/qa:1" in str(c) for c in init)
+        assert rolled_out["metadata"]["uid"] == first["metadata"]["uid"], "updated, not recreated"
