@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from controller_kit import Controller, EventRecorder, Informer, Request, SystemClock, resources
-from gpu_provisioner.azure import agentpools, arm
+from gpu_provisioner.azure import agentpools, arm, naming
 from gpu_provisioner.azure.provider import AzureCloudProvider, ProviderOptions
 from gpu_provisioner.cloudprovider import metrics as cloud_metrics
 from gpu_provisioner.controllers import kinds
@@ -21,7 +21,8 @@ from gpu_provisioner.controllers.launching import Launches
 from gpu_provisioner.controllers.lifecycle import ClaimLifecycle, Timing, claims_of_node
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
     from azure.core.credentials_async import AsyncTokenCredential
     from kubernetes_asyncio.client import ApiClient
@@ -30,6 +31,16 @@ if TYPE_CHECKING:
     from gpu_provisioner.settings import Settings
 
 AGENTPOOL_LABELS = ("agentpool", "kubernetes.azure.com/agentpool")
+
+
+def pool_node_labels(kind: kinds.ClaimKind) -> Callable[[dict[str, Any]], list[tuple[str, str]]]:
+    """Labels that identify a claim's Node when its providerID does not: its agent pool's."""
+
+    def labels(claim: dict[str, Any]) -> list[tuple[str, str]]:
+        pool = naming.pool_name(kind.kind, claim["metadata"]["name"])
+        return [(key, pool) for key in AGENTPOOL_LABELS]
+
+    return labels
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -156,6 +167,7 @@ async def assemble(
             events=events,
             clock=clock,
             timing=timing,
+            instance_node_labels=pool_node_labels(kind),
         )
         controller = Controller(
             name=kind.controller_name,
@@ -165,7 +177,7 @@ async def assemble(
         )
         controller_ref.append(controller)
         controller.watch(claims)
-        controller.watch(nodes, claims_of_node(kind, claims))
+        controller.watch(nodes, claims_of_node(kind, claims, pool_node_labels(kind)))
         informers.append(claims)
         controllers.append(controller)
         all_launches.append(launches)

@@ -78,7 +78,8 @@ class ProvisioningSettings:
     poll_interval_seconds: float = 5.0
     """How soon to look again at pool deletions, drains and pools another process creates."""
     node_wait_seconds: float = 60.0
-    """How long a create waits for the pool's Node once the pool exists."""
+    """How long a create waits for the pool's Node (and its providerID) once the pool exists;
+    after that the claim is launched without one and registration matches the Node by label."""
     error_requeue_seconds: float = 30.0
     """Retry delay after a quota or create error (doubles up to 10x for transient errors)."""
     gc_interval_seconds: float = 120.0

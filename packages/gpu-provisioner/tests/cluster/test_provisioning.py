@@ -12,16 +12,24 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import prometheus_client
-from aks_emulator import FailedOperation, Faults, ServerErrors, StuckOperation, Throttle
 
 import localcluster
+from aks_emulator import (
+    FailedOperation,
+    Faults,
+    KubeNodeJoiner,
+    ServerErrors,
+    StuckOperation,
+    Throttle,
+)
 from localcluster import condition_status, get_object, poll_until
 
 if TYPE_CHECKING:
-    from aks_emulator import AksEmulator
     from azure.mgmt.containerservice.aio import ContainerServiceClient
     from conftest import StartProvisioner
     from kubernetes_asyncio.client import ApiClient
+
+    from aks_emulator import AksEmulator
 
 Object = dict[str, Any]
 NODECLAIM = ("karpenter.sh/v1", "NodeClaim")
@@ -193,6 +201,17 @@ async def test_nodeclaim_becomes_ready_and_deletion_leaves_nothing(
         assert pool["name"] == name
         assert pool["vmSize"] == "Standard_NC6s_v3"
         assert emulator.requests("agentPools.createOrUpdate") == 1
+
+        async def labelled() -> Object | None:  # as `kubectl get nodeclaims` shows Type
+            obj = await get_object(kube_api, *NODECLAIM, name)
+            pinned = (obj or {}).get("metadata", {}).get("labels", {})
+            return pinned if "node.kubernetes.io/instance-type" in pinned else None
+
+        claim_labels = await poll_until(labelled, description="requirement labels on the claim")
+        assert claim_labels["node.kubernetes.io/instance-type"] == "Standard_NC6s_v3"
+        assert claim_labels["kubernetes.io/os"] == "linux"
+        assert claim_labels["karpenter.sh/nodepool"] == "kaito"
+        assert claim_labels["kaito.sh/workspace"] == "demo"
 
         await localcluster.delete_object(kube_api, *NODECLAIM, name)
         await wait_gone(kube_api, NODECLAIM, name)
@@ -389,6 +408,74 @@ async def test_deleting_the_node_deletes_its_claim(
         await localcluster.delete_object(kube_api, "v1", "Node", claim["status"]["nodeName"])
         await wait_gone(kube_api, NODECLAIM, name)
         await wait_no_pools(emulator)
+
+
+async def test_a_force_removed_node_deletes_its_claim(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    """The Node vanishes without its finalizer running (stripped, then deleted)."""
+    name = claim_name()
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        node = claim["status"]["nodeName"]
+        await localcluster.request(
+            kube_api,
+            "PATCH",
+            f"/api/v1/nodes/{node}",
+            body={"metadata": {"finalizers": None}},
+            content_type="application/merge-patch+json",
+        )
+        await localcluster.delete_object(kube_api, "v1", "Node", node)
+        await wait_gone(kube_api, NODECLAIM, name)
+        await wait_no_pools(emulator)
+
+
+def _node_without_provider_id(pool: str) -> Object:
+    """A Node of ``pool`` that joined without a providerID (kwok plays its kubelet)."""
+    resources = {"cpu": "6", "memory": "112Gi", "pods": "110", "nvidia.com/gpu": "1"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": f"aks-{pool}-12345678-vmss000000",
+            "labels": {
+                "agentpool": pool,
+                "kubernetes.azure.com/agentpool": pool,
+                "kubernetes.io/os": "linux",
+            },
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+        },
+        "spec": {},
+        "status": {
+            "capacity": resources,
+            "allocatable": resources,
+            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"},
+        },
+    }
+
+
+async def test_a_node_without_the_providerid_registers_by_its_agentpool_label(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    name = claim_name()
+    emulator.set_faults(Faults(never_join=(name,)))  # ARM succeeds; we join the Node ourselves
+    async with start_provisioner(node_wait_seconds=0.3):
+        await create(kube_api, nodeclaim(name))
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Launched")
+        assert not claim["status"].get("providerID")
+        node = _node_without_provider_id(name)
+        await KubeNodeJoiner(kube_api).ensure(node)
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        assert claim["status"]["nodeName"] == node["metadata"]["name"]
+        joined = await get_object(kube_api, "v1", "Node", node["metadata"]["name"])
+        assert joined is not None
+        assert joined["metadata"]["ownerReferences"][0]["name"] == name
+        assert joined["metadata"]["labels"]["karpenter.sh/registered"] == "true"
+        await localcluster.delete_object(kube_api, *NODECLAIM, name)
+        await wait_gone(kube_api, NODECLAIM, name)
+        await wait_no_pools(emulator)
+        assert await get_object(kube_api, "v1", "Node", node["metadata"]["name"]) is None
 
 
 async def test_garbage_collection(

@@ -5,7 +5,8 @@ pool it had started (waiting for its operation instead of sending a second PUT, 
 workaround), re-sends the PUT for a pool whose last operation failed, and checks the VM family's
 vCPU quota before a first PUT so the error names the family, the vCPUs needed and those left.
 Once the pool's operation succeeds, the Node's providerID comes from the cluster (``NodeLookup``,
-backed by the Node cache), as AKS assigns it.
+backed by the Node cache), as AKS assigns it; a pool whose Node has not shown one within
+``node_wait_seconds`` is launched without it, and registration finds the Node by its labels.
 
 Delete only starts the deletion and reports NotFound once ARM does; pools without this
 provisioner's ownership tag are reported as not found and never touched.
@@ -130,12 +131,17 @@ class AzureCloudProvider:
                 return pool
 
     async def _wait_node(self, name: str) -> str:
+        """The providerID of the pool's one Node; "" if none has one within ``node_wait_seconds``
+        (the instance exists: registration then matches the Node by its agentpool labels, under
+        the registration timeout)."""
         waited = 0.0
         while True:
             found = list(self._nodes(name))
             if len(found) == 1:
                 return found[0]
             if waited >= self._options.node_wait_seconds:
+                if not found:
+                    return ""
                 raise TransientError(
                     f"agent pool {name} succeeded but {len(found)} Nodes carry its labels "
                     "(waiting for exactly one)"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gpu_provisioner.cloudprovider.types import Claim, Requirement, Taint
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
 _SUFFIXES: dict[str, int] = {
@@ -83,3 +83,61 @@ def claim_from_object(obj: Mapping[str, Any]) -> Claim:
         requests={k: str(v) for k, v in requests.items()},
         provider_id=status.get("providerID") or "",
     )
+
+
+# Keys a single-valued requirement may turn into a claim label. Karpenter's rule: keys in the
+# kubernetes.io, k8s.io and karpenter.sh domains are reserved, except its well-known labels and
+# the node.kubernetes.io family (which kubelets may set themselves).
+_WELL_KNOWN_LABELS = frozenset(
+    {
+        "karpenter.sh/nodepool",
+        "karpenter.sh/provisioner-name",
+        "karpenter.sh/capacity-type",
+        "node.kubernetes.io/instance-type",
+        "node.kubernetes.io/windows-build",
+        "topology.kubernetes.io/zone",
+        "topology.kubernetes.io/region",
+        "kubernetes.io/arch",
+        "kubernetes.io/os",
+    }
+)
+_RESERVED_DOMAINS = ("kubernetes.io", "k8s.io", "karpenter.sh")
+_OPEN_DOMAINS = ("node.kubernetes.io", "node-restriction.kubernetes.io", "kops.k8s.io")
+
+
+def _in_domain(domain: str, suffixes: tuple[str, ...]) -> bool:
+    return any(domain == s or domain.endswith("." + s) for s in suffixes)
+
+
+def is_reserved_label(key: str) -> bool:
+    """Whether ``key`` may not be derived from a requirement (see ``_WELL_KNOWN_LABELS``)."""
+    if key in _WELL_KNOWN_LABELS or "/" not in key:
+        return False
+    domain = key.split("/", 1)[0]
+    if _in_domain(domain, _OPEN_DOMAINS):
+        return False
+    return _in_domain(domain, _RESERVED_DOMAINS)
+
+
+def requirement_labels(requirements: Sequence[Requirement]) -> dict[str, str]:
+    """The labels a set of requirements pins down: each ``In`` with exactly one value, unless its
+    key is reserved. A key required twice is pinned only if every requirement agrees."""
+    labels: dict[str, str] = {}
+    conflicting: set[str] = set()
+    for requirement in requirements:
+        if requirement.operator != "In" or len(set(requirement.values)) != 1:
+            continue
+        if is_reserved_label(requirement.key):
+            continue
+        value = requirement.values[0]
+        if labels.setdefault(requirement.key, value) != value:
+            conflicting.add(requirement.key)
+    return {k: v for k, v in labels.items() if k not in conflicting}
+
+
+def missing_requirement_labels(obj: Mapping[str, Any]) -> dict[str, str]:
+    """What a launched claim's metadata.labels lacks of :func:`requirement_labels`; labels it
+    already has win, as Karpenter's launch keeps the user's labels."""
+    present = (obj.get("metadata") or {}).get("labels") or {}
+    pinned = requirement_labels(claim_from_object(obj).requirements)
+    return {k: v for k, v in pinned.items() if k not in present}

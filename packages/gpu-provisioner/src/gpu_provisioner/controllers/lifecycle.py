@@ -7,14 +7,21 @@ status once (a PUT of the status subresource, optimistic on resourceVersion):
 2. launch: ``CloudProvider.create`` in a background task (:mod:`.launching`); then providerID,
    imageID, capacity and allocatable; typed errors become ``Launched=False`` with the provider's
    reason, a Warning Event, and for insufficient capacity the claim's deletion;
-3. registration: the Node with the claim's providerID gets the claim's labels, annotations and
-   taints, an owner reference and the finalizer; the unregistered taint goes;
+3. registration: the Node with the claim's providerID (failing that, the one carrying the
+   instance's labels, e.g. AKS's agentpool label, for a Node that joined without a matching
+   providerID) gets the claim's labels, annotations and taints, an owner reference and the
+   finalizer; the unregistered taint goes; a registered Node that disappears (force-deleted)
+   deletes its claim;
 4. initialization: Node Ready, startup and ephemeral taints gone, requested resources present;
-5. root ``Ready``; launch and registration timeouts delete the claim;
+5. root ``Ready``; launch and registration timeouts delete the claim; once launched, the labels
+   its single-valued requirements pin (instance type, zone, nodepool...) are added to the claim
+   where missing, as Karpenter's launch does;
 6. on deletion: cordon, evict the pods (Eviction API) within the termination grace period,
    delete the instance, wait for NotFound, drop the Node's and the claim's finalizers.
 
 A Node deleted directly (it carries the finalizer, so it waits) leads to its claim's deletion.
+Counters of what a pass did (claims launched, Nodes registered) move only once the status write
+recording it has succeeded, so a write lost to a conflict and redone is counted once.
 """
 
 from __future__ import annotations
@@ -30,7 +37,11 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from controller_kit import DONE, WARNING, Request, Result, conditions, resources
 from gpu_provisioner import metrics
-from gpu_provisioner.cloudprovider.claims import claim_from_object, parse_quantity
+from gpu_provisioner.cloudprovider.claims import (
+    claim_from_object,
+    missing_requirement_labels,
+    parse_quantity,
+)
 from gpu_provisioner.cloudprovider.types import (
     CreateError,
     Instance,
@@ -43,7 +54,7 @@ from gpu_provisioner.controllers.kinds import nodepool_of
 from kaito_apis.karpenter import constants
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from kubernetes_asyncio.client import ApiClient
 
@@ -90,6 +101,7 @@ class ClaimLifecycle:
         events: EventRecorder,
         clock: Clock,
         timing: Timing,
+        instance_node_labels: Callable[[Object], Sequence[tuple[str, str]]] | None = None,
     ) -> None:
         self._api = api
         self._kind = kind
@@ -101,6 +113,7 @@ class ClaimLifecycle:
         self._events = events
         self._clock = clock
         self._timing = timing
+        self._instance_node_labels = instance_node_labels or _no_labels
         self._log = structlog.get_logger(kind.controller_name)
 
     async def reconcile(self, request: Request) -> Result:
@@ -126,6 +139,7 @@ class ClaimLifecycle:
         status = copy.deepcopy(obj.get("status") or {})
         pass_ = _Pass(obj=obj, status=status, kind=self._kind, now=self._clock.now())
         pass_.initialize_conditions()
+        written = obj
         try:
             result = await self._launch(pass_)
             if result is None:
@@ -135,10 +149,14 @@ class ClaimLifecycle:
         finally:
             pass_.set_ready()
             if pass_.status != (obj.get("status") or {}):
-                await self._write_status(obj, pass_.status)
+                written = await self._write_status(obj, pass_.status)
+                for count in pass_.after_write:
+                    count()
         if pass_.delete_reason:
             await self._delete_claim(obj, pass_.delete_reason)
             return DONE
+        if conditions.is_true(pass_.conditions, self._kind.launched):
+            await self._label_claim(written)
         return result or DONE
 
     # -- launch ------------------------------------------------------------------------------------
@@ -184,7 +202,8 @@ class ClaimLifecycle:
         if instance.allocatable:
             p.status["allocatable"] = dict(instance.allocatable)
         p.set(self._kind.launched, "True", self._kind.launched, "")
-        metrics.NODECLAIMS_CREATED.labels("provisioning", nodepool_of(p.obj), "false").inc()
+        counter = metrics.NODECLAIMS_CREATED.labels("provisioning", nodepool_of(p.obj), "false")
+        p.after_write.append(counter.inc)
         self._log.info("launched claim", provider_id=instance.provider_id, instance=instance.name)
 
     async def _launch_failed(
@@ -220,15 +239,20 @@ class ClaimLifecycle:
     async def _register(self, p: _Pass) -> Result | None:
         kind = self._kind
         if conditions.is_true(p.conditions, kind.registered):
-            node = self._nodes.get(p.status.get("nodeName") or "")
+            node_name = p.status.get("nodeName") or ""
+            node = self._nodes.get(node_name)
             if node is not None and node["metadata"].get("deletionTimestamp"):
+                p.delete_reason = "node_deleted"
+                return DONE
+            if node is None and node_name and not await self._node_exists(node_name):
+                self._log.info("registered node is gone", node=node_name)
                 p.delete_reason = "node_deleted"
                 return DONE
             return None
         launched = conditions.find(p.conditions, kind.launched) or {}
         since = _parse_time(launched.get("lastTransitionTime")) or p.now
         remaining = self._timing.registration_timeout_seconds - (p.now - since).total_seconds()
-        nodes = self._nodes_for(p.status.get("providerID") or "")
+        nodes = self._nodes_for_claim(p.obj, p.status.get("providerID") or "")
         if not nodes:
             if remaining <= 0:
                 p.set(kind.registered, "False", "RegistrationTimeout", "Node did not register")
@@ -243,10 +267,42 @@ class ClaimLifecycle:
         node = nodes[0]
         await self._sync_node(p.obj, node)
         p.status["nodeName"] = node["metadata"]["name"]
+        if not p.status.get("providerID") and (node.get("spec") or {}).get("providerID"):
+            p.status["providerID"] = node["spec"]["providerID"]
         p.set(kind.registered, "True", kind.registered, "")
-        metrics.NODES_CREATED.labels(nodepool_of(p.obj)).inc()
+        p.after_write.append(metrics.NODES_CREATED.labels(nodepool_of(p.obj)).inc)
         self._log.info("registered node", node=node["metadata"]["name"])
         return None
+
+    def _nodes_for_claim(self, claim: Object, provider_id: str) -> list[Object]:
+        """The claim's Node by providerID; failing that, by the instance's labels (a Node that
+        joined without the providerID the launch saw), unless another claim owns it."""
+        by_id = self._nodes_for(provider_id)
+        if by_id:
+            return by_id
+        pairs = self._instance_node_labels(claim)
+        if not pairs:
+            return []
+        uid = claim["metadata"]["uid"]
+        return [
+            n
+            for n in self._nodes
+            if _has_any_label(n, pairs)
+            and not any(
+                o.get("kind") == self._kind.kind and o.get("uid") != uid
+                for o in n["metadata"].get("ownerReferences") or []
+            )
+        ]
+
+    async def _node_exists(self, name: str) -> bool:
+        """Asked of the API server: a Node missing from the cache may only be late there."""
+        try:
+            await resources.call(self._api, "GET", resources.NODES.path(name=name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def _nodes_for(self, provider_id: str) -> list[Object]:
         if not provider_id:
@@ -474,9 +530,15 @@ class ClaimLifecycle:
         body = {"metadata": {**metadata, "resourceVersion": obj["metadata"]["resourceVersion"]}}
         await resources.patch(self._api, self._kind.resource, obj["metadata"]["name"], body)
 
-    async def _write_status(self, obj: Object, status: Mapping[str, Any]) -> None:
+    async def _write_status(self, obj: Object, status: Mapping[str, Any]) -> Object:
         updated = {**obj, "status": dict(status)}
-        await resources.replace_status(self._api, self._kind.resource, updated)
+        return await resources.replace_status(self._api, self._kind.resource, updated)
+
+    async def _label_claim(self, obj: Object) -> None:
+        """Add the labels the requirements pin, as Karpenter's launch does; never overwrite."""
+        missing = missing_requirement_labels(obj)
+        if missing:
+            await self._patch_claim(obj, {"labels": missing})
 
     async def _delete_claim(self, obj: Object, reason: str) -> None:
         meta = obj["metadata"]
@@ -500,6 +562,8 @@ class _Pass:
     kind: ClaimKind
     now: datetime.datetime
     delete_reason: str = ""
+    after_write: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+    """Counters to move once the status write of this pass has succeeded."""
 
     @property
     def conditions(self) -> list[Object]:
@@ -548,6 +612,16 @@ class _Pass:
             self.set(kind.ready, "Unknown", "ReconcilingDependents", summary)
 
 
+def _no_labels(claim: Object) -> Sequence[tuple[str, str]]:
+    del claim
+    return ()
+
+
+def _has_any_label(obj: Mapping[str, Any], pairs: Sequence[tuple[str, str]]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return any(labels.get(key) == value for key, value in pairs)
+
+
 def _message(error: BaseException) -> str:
     return (getattr(error, "message", None) or str(error) or type(error).__name__)[:MESSAGE_LIMIT]
 
@@ -582,8 +656,14 @@ def _duration_seconds(raw: str) -> float:
     return float(sum(int(n) * units[u] for n, u in _DURATION_PART.findall(raw)))
 
 
-def claims_of_node(kind: ClaimKind, claims: Informer) -> Callable[[Object], list[Request]]:
-    """Map a Node event to its claim: by owner reference once registered, else by providerID."""
+def claims_of_node(
+    kind: ClaimKind,
+    claims: Informer,
+    instance_node_labels: Callable[[Object], Sequence[tuple[str, str]]] | None = None,
+) -> Callable[[Object], list[Request]]:
+    """Map a Node event to its claim: by owner reference once registered, else by providerID,
+    else by the instance's labels (see :meth:`ClaimLifecycle._nodes_for_claim`)."""
+    node_labels = instance_node_labels or _no_labels
 
     def mapper(node: Object) -> list[Request]:
         meta = node.get("metadata") or {}
@@ -595,12 +675,14 @@ def claims_of_node(kind: ClaimKind, claims: Informer) -> Callable[[Object], list
         if owned:
             return owned
         provider_id = ((node.get("spec") or {}).get("providerID") or "").lower()
-        if not provider_id:
-            return []
         return [
             Request("", c["metadata"]["name"])
             for c in claims
-            if ((c.get("status") or {}).get("providerID") or "").lower() == provider_id
+            if (
+                provider_id
+                and ((c.get("status") or {}).get("providerID") or "").lower() == provider_id
+            )
+            or _has_any_label(node, node_labels(c))
         ]
 
     return mapper
