@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import localcluster
 from aks_emulator import (
     AksEmulator,
     EmulatorConfig,
@@ -27,8 +28,6 @@ from aks_emulator import (
     OperationTiming,
     StaticTokenCredential,
 )
-
-import localcluster
 from gpu_provisioner import app as app_module
 from gpu_provisioner.settings import (
     AzureSettings,

@@ -15,6 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from azure.mgmt.containerservice.aio import ContainerServiceClient
+
+import localcluster
 from aks_emulator import (
     AksEmulator,
     EmulatorConfig,
@@ -22,9 +25,6 @@ from aks_emulator import (
     OperationTiming,
     StaticTokenCredential,
 )
-from azure.mgmt.containerservice.aio import ContainerServiceClient
-
-import localcluster
 from gpu_provisioner import app as app_module
 from gpu_provisioner.settings import (
     AzureSettings,
