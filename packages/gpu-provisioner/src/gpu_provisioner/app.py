@@ -15,6 +15,7 @@ from controller_kit import Controller, EventRecorder, Informer, Request, SystemC
 from gpu_provisioner.azure import agentpools, arm, naming
 from gpu_provisioner.azure.provider import AzureCloudProvider, ProviderOptions
 from gpu_provisioner.cloudprovider import metrics as cloud_metrics
+from gpu_provisioner.cloudprovider import retrying as cloud_retrying
 from gpu_provisioner.controllers import kinds
 from gpu_provisioner.controllers.garbagecollection import GarbageCollector
 from gpu_provisioner.controllers.launching import Launches
@@ -112,7 +113,8 @@ async def assemble(
             n["spec"]["providerID"] for n in labelled if (n.get("spec") or {}).get("providerID")
         ]
 
-    provider = cloud_metrics.decorate(
+    # Metrics inside retries: every attempt is one measured cloud call, as in Karpenter.
+    metered = cloud_metrics.decorate(
         AzureCloudProvider(
             clients,
             nodes=node_lookup,
@@ -130,6 +132,7 @@ async def assemble(
             ),
         )
     )
+    provider = cloud_retrying.decorate(metered, clock=clock)
     selection = kinds.Selection(
         node_class_group=prov.node_class_group,
         node_class_kind=prov.node_class_kind,
