@@ -31,7 +31,10 @@ async def served_versions(api: ApiClient, group: str) -> set[str]:
 
 
 def choose(setting: NodeProvisioningApi, served: set[str]) -> ClaimApi | None:
-    """auto prefers NodeClaim (v1) over Machine (v1alpha5); None when neither is served."""
+    """auto prefers NodeClaim (v1) over Machine (v1alpha5); None when neither is served, or
+    when nodes are brought by the user."""
+    if setting is NodeProvisioningApi.NONE:
+        return None
     if setting is NodeProvisioningApi.MACHINE:
         return "machine"
     if setting is NodeProvisioningApi.NODECLAIM:
@@ -44,6 +47,9 @@ def choose(setting: NodeProvisioningApi, served: set[str]) -> ClaimApi | None:
 
 
 async def claim_api(api: ApiClient, setting: NodeProvisioningApi) -> ClaimApi | None:
+    if setting is NodeProvisioningApi.NONE:
+        _log.info("node provisioning api", setting=str(setting), chosen=None)
+        return None
     served = await served_versions(api, karpenter.GROUP)
     chosen = choose(setting, served)
     _log.info("node provisioning api", setting=str(setting), served=sorted(served), chosen=chosen)

@@ -29,6 +29,9 @@ class NodeProvisioningApi(enum.StrEnum):
     """karpenter.sh/v1alpha5 Machine, as in the original Kaito design."""
     NODECLAIM = "nodeclaim"
     """karpenter.sh/v1 NodeClaim, as today's Karpenter."""
+    NONE = "none"
+    """No claims: bring your own GPU nodes (Kaito's byo node provisioner); the Workspace's
+    labelSelector picks them."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -36,7 +39,7 @@ class ProvisioningSettings:
     """How GPU nodes are requested."""
 
     node_provisioning_api: NodeProvisioningApi = NodeProvisioningApi.AUTO
-    """auto, machine or nodeclaim."""
+    """auto, machine, nodeclaim or none."""
     node_class_group: str = "kaito.sh"
     """API group of the NodeClaim's nodeClassRef."""
     node_class_kind: str = "KaitoNodeClass"

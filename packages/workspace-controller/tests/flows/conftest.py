@@ -66,7 +66,7 @@ async def start_controller(
         app = await main.assemble(client, settings)
         provider = localcluster.FakeKarpenterProvider(
             client,
-            "machine" if api == "machine" else "nodeclaim",
+            "machine" if api == "machine" else "nodeclaim",  # idle when api == "none"
             gpu_count_of=lambda sku: preset_catalog.get_instance_type(sku).gpu.count,
             fail_launch=fail_launch,
         )

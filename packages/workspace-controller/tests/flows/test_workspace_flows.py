@@ -346,3 +346,36 @@ async def test_adding_an_adapter_rolls_the_whole_pod_template(
         init = rolled_out["spec"]["template"]["spec"].get("initContainers") or []
         assert any("registry.example.com/adapters/qa:1" in str(c) for c in init)
         assert rolled_out["metadata"]["uid"] == first["metadata"]["uid"], "updated, not recreated"
+
+
+async def test_bring_your_own_nodes_without_any_claim_api(
+    kube_api: ApiClient,
+    kube_namespace: str,
+    start_controller: StartController,
+    gpu_node_factory: Any,
+) -> None:
+    """With no claim API (none configured, or no Karpenter CRDs served), pre-labelled GPU nodes
+    run the workload and deletion is never held up waiting for claims (Kaito #1899)."""
+    await gpu_node_factory(
+        labels={"apps": "ws-byo", "node.kubernetes.io/instance-type": "Standard_NC6s_v3"},
+        taints=[{"key": "sku", "value": "gpu", "effect": "NoSchedule"}],
+    )
+    async with start_controller(api="none"):
+        await localcluster.apply_manifests(kube_api, [_inference(kube_namespace, "ws-byo")])
+
+        async def ready() -> dict[str, Any] | None:
+            ws = await _workspace(kube_api, kube_namespace, "ws-byo")
+            return ws if _condition(ws, "InferenceReady").get("status") == "True" else None
+
+        ws = await _until(ready, "InferenceReady=True on a bring-your-own node", timeout=90)
+        assert _condition(ws, "ResourceReady")["status"] == "True"
+        assert not _condition(ws, "NodeClaimReady"), "no claim condition without a claim API"
+        assert await _claims(kube_api, "NodeClaim", kube_namespace, "ws-byo") == []
+        await localcluster.delete_object(
+            kube_api, WS_V1BETA1, "Workspace", "ws-byo", namespace=kube_namespace
+        )
+
+        async def gone() -> bool:
+            return await _workspace(kube_api, kube_namespace, "ws-byo") is None
+
+        await _until(gone, "the Workspace is deleted")
