@@ -7,7 +7,8 @@
 - :class:`Controller`: workers that drain a queue into a reconciler, with controller-runtime's
   metric names.
 - :func:`run_as_leader`, :class:`ProbeServer`, :func:`configure_logging`, :class:`EventRecorder`,
-  condition helpers, and an injectable :class:`Clock`.
+  condition helpers, :func:`load_settings` (environment → frozen settings dataclasses), and an
+  injectable :class:`Clock`.
 
 It knows no domain: it imports neither the catalog, the API models nor a controller.
 """
@@ -24,6 +25,7 @@ from controller_kit._queueing import QueueShutDownError, RateLimiter, WorkQueue
 from controller_kit._reconciling import DONE, Reconciler, Request, Result, TerminalError
 from controller_kit._resources import Object, Resource
 from controller_kit._serving import ProbeServer
+from controller_kit._settings import load_settings
 
 __all__ = [
     "DONE",
@@ -48,6 +50,7 @@ __all__ = [
     "WorkQueue",
     "conditions",
     "configure_logging",
+    "load_settings",
     "matches_labels",
     "object_key",
     "request_for",

@@ -10,10 +10,9 @@ azure-identity and the HTTP stack read as documented.
 from __future__ import annotations
 
 import dataclasses
-import os
-import types
 import typing
-from typing import Any
+
+import controller_kit
 
 if typing.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -126,38 +125,5 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Defaults overridden by ``GPU_PROVISIONER_<GROUP>_<FIELD>`` variables."""
-        env = os.environ if environ is None else environ
-        hints = typing.get_type_hints(cls)
-        groups = {
-            group.name: _load_group(hints[group.name], f"{ENV_PREFIX}_{group.name.upper()}", env)
-            for group in dataclasses.fields(cls)
-        }
-        return cls(**groups)
-
-
-def _load_group(group_type: type[Any], prefix: str, env: Mapping[str, str]) -> Any:
-    values: dict[str, Any] = {}
-    hints = typing.get_type_hints(group_type)
-    for field in dataclasses.fields(group_type):
-        key = f"{prefix}_{field.name.upper()}"
-        if key in env:
-            values[field.name] = _parse(hints[field.name], env[key], key)
-    return group_type(**values)
-
-
-def _parse(kind: Any, raw: str, key: str) -> Any:
-    if isinstance(kind, types.UnionType):
-        kind = next(k for k in typing.get_args(kind) if k is not type(None))
-    if typing.get_origin(kind) is tuple:
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-    try:
-        if kind is bool:
-            if raw.strip().lower() not in {"true", "false", "1", "0", "yes", "no"}:
-                raise ValueError(raw)
-            return raw.strip().lower() in {"true", "1", "yes"}
-        if kind in (int, float, str):
-            return kind(raw)
-    except ValueError as exc:
-        raise ValueError(f"{key}={raw!r} is not a valid {getattr(kind, '__name__', kind)}") from exc
-    raise TypeError(f"{key}: unsupported setting type {kind!r}")
+        """Defaults overridden by ``<ENV_PREFIX>_<GROUP>_<FIELD>`` environment variables."""
+        return controller_kit.load_settings(cls, prefix=ENV_PREFIX, environ=environ)
