@@ -1,4 +1,4 @@
-"""Settings come from WORKSPACE_CONTROLLER_<GROUP>_<FIELD> variables; bad values name the variable."""
+"""Settings come from WORKSPACE_CONTROLLER_<GROUP>_<FIELD>; a bad value names its variable."""
 
 import pytest
 
