@@ -15,6 +15,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from controller_kit import _conditions, _resources
 from controller_kit._clock import Clock, SystemClock
+from controller_kit._controlling import describe
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -82,7 +83,7 @@ class EventRecorder:
             await _resources.create(self._api, _resources.EVENTS, event)
             self._remember(key, (namespace, name, 1))
         except Exception as exc:
-            _log.warning("could not record event", reason=reason, error=str(exc))
+            _log.warning("could not record event", reason=reason, error=describe(exc))
 
     async def _bump(
         self, key: tuple[str, str, str, str], previous: tuple[str, str, int], now: str

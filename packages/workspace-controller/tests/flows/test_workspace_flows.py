@@ -98,7 +98,20 @@ async def test_seed_tuning_workspace_succeeds(
             ws = await _workspace(kube_api, kube_namespace, name)
             return ws if _condition(ws, "WorkspaceSucceeded").get("status") == "True" else None
 
-        ws = await _until(succeeded, "WorkspaceSucceeded=True", timeout=90)
+        await _until(succeeded, "WorkspaceSucceeded=True", timeout=90)
+
+        async def settled() -> dict[str, Any] | None:
+            # A kwok node may miss a heartbeat on a loaded machine and be NotReady for a moment;
+            # the status is an observation, so wait for the nodes to be reported ready again.
+            ws = await _workspace(kube_api, kube_namespace, name)
+            wanted = ("ResourceReady", "JobStarted", "WorkspaceSucceeded", "NodesReady")
+            return ws if all(_condition(ws, t).get("status") == "True" for t in wanted) else None
+
+        try:
+            ws = await _until(settled, "every condition True", timeout=60)
+        except TimeoutError:
+            ws = await _workspace(kube_api, kube_namespace, name)
+            raise AssertionError(f"conditions: {(ws or {}).get('status')}") from None
         claims = await _claims(kube_api, kind, kube_namespace, name)
         assert len(claims) == 1, "exactly one claim for a single-node tuning workspace"
         claim = claims[0]
