@@ -562,7 +562,7 @@ async def test_termination_grace_period_bounds_a_blocked_drain(
     name = claim_name()
     async with start_provisioner():
         obj = nodeclaim(name)
-        obj["spec"]["terminationGracePeriod"] = "2s"
+        obj["spec"]["terminationGracePeriod"] = "3s"
         await create(kube_api, obj)
         claim = await wait_condition(kube_api, NODECLAIM, name, "Ready")
         node = claim["status"]["nodeName"]
@@ -574,16 +574,26 @@ async def test_termination_grace_period_bounds_a_blocked_drain(
         }
         await localcluster.apply_manifests(kube_api, [pdb, _pod("guarded", kube_namespace, node)])
 
-        async def pdb_observed() -> bool:
+        async def pdb_blocks() -> bool:
+            # A Pending pod may be evicted whatever the budget says, so wait until the pod runs
+            # and the disruption controller has counted it (no disruption allowed).
+            pod = await get_object(kube_api, "v1", "Pod", "guarded", namespace=kube_namespace)
             current = await get_object(
                 kube_api, "policy/v1", "PodDisruptionBudget", "keep", namespace=kube_namespace
             )
-            return bool(current and (current.get("status") or {}).get("observedGeneration"))
+            status = (current or {}).get("status") or {}
+            return (
+                ((pod or {}).get("status") or {}).get("phase") == "Running"
+                and status.get("currentHealthy") == 1
+                and status.get("disruptionsAllowed") == 0
+            )
 
-        await poll_until(pdb_observed, description="the disruption controller saw the PDB")
+        await poll_until(pdb_blocks, description="the PDB blocks evicting the running pod")
         started = time.monotonic()
         await localcluster.delete_object(kube_api, *NODECLAIM, name)
         await wait_gone(kube_api, NODECLAIM, name, timeout_seconds=30)
-        assert time.monotonic() - started >= 1.5  # the drain waited for the grace period
+        # The drain waited for the grace period, counted from deletionTimestamp, which the API
+        # server truncates to whole seconds: 3 s minus at most 1 s.
+        assert time.monotonic() - started >= 2.0
         assert await get_object(kube_api, "v1", "Pod", "guarded", namespace=kube_namespace) is None
         await wait_no_pools(emulator)
