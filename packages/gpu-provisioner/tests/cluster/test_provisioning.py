@@ -367,7 +367,9 @@ async def test_unknown_sku_fails_launch_then_times_out(
     kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
 ) -> None:
     name = claim_name()
-    async with start_provisioner(launch_timeout_seconds=3.0):
+    # Long enough that Launched=False is seen before the timeout deletes the claim, even when
+    # the first reconcile is slow on a loaded machine.
+    async with start_provisioner(launch_timeout_seconds=8.0):
         await create(kube_api, nodeclaim(name, vm_size="Standard_D2s_v3_nope"))
         claim = await wait_condition(kube_api, NODECLAIM, name, "Launched", "False")
         launched = next(c for c in claim["status"]["conditions"] if c["type"] == "Launched")

@@ -220,12 +220,19 @@ def _mirror(doc: Doc) -> list[AdmissionViolation]:
 
 async def test_policy_compiles_without_type_warnings(policy: str, kube_api: ApiClient) -> None:
     del policy
-    stored = await localcluster.get_object(
-        kube_api, "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", POLICY
-    )
-    assert stored is not None
-    status = stored.get("status", {})
-    assert status.get("observedGeneration") == stored["metadata"]["generation"], status
+
+    async def type_checked() -> dict[str, Any] | None:
+        # The API server type-checks a policy asynchronously and then records the result.
+        stored = await localcluster.get_object(
+            kube_api, "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", POLICY
+        )
+        assert stored is not None
+        status: dict[str, Any] = stored.get("status") or {}
+        return (
+            status if status.get("observedGeneration") == stored["metadata"]["generation"] else None
+        )
+
+    status = await localcluster.poll_until(type_checked, description="the policy is type-checked")
     assert not status.get("typeChecking", {}).get("expressionWarnings"), status
 
 
