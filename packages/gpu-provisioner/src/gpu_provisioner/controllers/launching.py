@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 class _Attempts:
     failures: int = 0
     not_before: float = 0.0
+    last_error: BaseException | None = None
 
 
 class Launches:
@@ -40,6 +41,8 @@ class Launches:
         return task is not None and not task.done()
 
     def start(self, uid: str, name: str, create: Coroutine[None, None, Instance]) -> None:
+        if uid in self._attempts:
+            self._attempts[uid].last_error = None
         task = asyncio.get_running_loop().create_task(create, name=f"launch-{name}")
         self._tasks[uid] = task
         task.add_done_callback(lambda _: self._on_done(name))
@@ -62,9 +65,22 @@ class Launches:
             return 0.0
         return max(0.0, attempts.not_before - self._clock.monotonic())
 
-    def failed(self, uid: str, *, base_seconds: float, hint_seconds: float | None = None) -> float:
+    def last_error(self, uid: str) -> BaseException | None:
+        """The error of the last failed attempt, while no new attempt has started."""
+        attempts = self._attempts.get(uid)
+        return attempts.last_error if attempts is not None else None
+
+    def failed(
+        self,
+        uid: str,
+        *,
+        base_seconds: float,
+        hint_seconds: float | None = None,
+        error: BaseException | None = None,
+    ) -> float:
         """Record a failure; returns the delay before the next attempt."""
         attempts = self._attempts.setdefault(uid, _Attempts())
+        attempts.last_error = error
         delay = min(base_seconds * float(2**attempts.failures), base_seconds * 10)
         if hint_seconds is not None:
             delay = max(delay, hint_seconds)

@@ -179,6 +179,11 @@ class ClaimLifecycle:
                 return Result(requeue_after=-deadline)
             wait = self._launches.wait_seconds(uid)
             if wait > 0:
+                # Show the last failure again: the write that first reported it may have been
+                # lost to a conflict after the failed attempt was consumed.
+                last = self._launches.last_error(uid)
+                if last is not None:
+                    self._show_failure(p, last)
                 return Result(requeue_after=min(wait, -deadline))
             self._launches.start(uid, name, self._provider.create(claim_from_object(p.obj)))
             current = conditions.find(p.conditions, kind.launched) or {}
@@ -218,21 +223,32 @@ class ClaimLifecycle:
             )
             p.delete_reason = "insufficient_capacity"
             return DONE
+        self._show_failure(p, error)
         if isinstance(error, CreateError):
-            p.set(kind.launched, "False", error.reason, message)
             await self._events.record(p.obj, type_=WARNING, reason=error.reason, message=message)
             if isinstance(error, InvalidClaimError):  # the spec is immutable: wait for timeout
-                self._launches.failed(uid, base_seconds=until_timeout)
+                self._launches.failed(uid, base_seconds=until_timeout, error=error)
                 return Result(requeue_after=until_timeout)
-            delay = self._launches.failed(uid, base_seconds=self._timing.error_requeue_seconds)
+            delay = self._launches.failed(
+                uid, base_seconds=self._timing.error_requeue_seconds, error=error
+            )
             return Result(requeue_after=min(delay, until_timeout))
         hint = error.retry_after_seconds if isinstance(error, TransientError) else None
-        p.set(kind.launched, "Unknown", "LaunchFailed", message)
         delay = self._launches.failed(
-            uid, base_seconds=self._timing.error_requeue_seconds / 10, hint_seconds=hint
+            uid,
+            base_seconds=self._timing.error_requeue_seconds / 10,
+            hint_seconds=hint,
+            error=error,
         )
         self._log.warning("launch failed, retrying", error=message, retry_in_seconds=delay)
         return Result(requeue_after=min(delay, until_timeout))
+
+    def _show_failure(self, p: _Pass, error: BaseException) -> None:
+        """The Launched condition for a failed create (a CreateError's reason is the user's)."""
+        if isinstance(error, CreateError):
+            p.set(self._kind.launched, "False", error.reason, _message(error))
+        else:
+            p.set(self._kind.launched, "Unknown", "LaunchFailed", _message(error))
 
     # -- registration ------------------------------------------------------------------------------
 
