@@ -1,9 +1,11 @@
 # Entry points. Targets from other areas live in mk/*.mk and are included below.
 UV ?= uv
+UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: sync test pytest lint crds
 sync:
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --all-packages --locked
 
 # The README's test command: lint, build (or reuse) the local control plane, run every test.
