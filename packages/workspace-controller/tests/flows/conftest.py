@@ -14,7 +14,7 @@ import pytest
 
 import localcluster
 import preset_catalog
-from workspace_controller import main
+from workspace_controller import app as app_module
 from workspace_controller.settings import (
     ControllerSettings,
     NodeProvisioningApi,
@@ -36,7 +36,7 @@ async def crds(kube_api: ApiClient) -> None:
 
 @dataclasses.dataclass
 class Running:
-    app: main.App
+    app: app_module.App
     provider: localcluster.FakeKarpenterProvider
 
 
@@ -63,7 +63,7 @@ async def start_controller(
                 node_provisioning_api=NodeProvisioningApi(api), node_ready_poll_seconds=0.5
             ),
         )
-        app = await main.assemble(client, settings)
+        app = await app_module.assemble(client, settings)
         provider = localcluster.FakeKarpenterProvider(
             client,
             "machine" if api == "machine" else "nodeclaim",  # idle when api == "none"
