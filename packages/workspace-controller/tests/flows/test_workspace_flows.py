@@ -17,8 +17,9 @@ import localcluster
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from conftest import StartController
     from kubernetes_asyncio.client import ApiClient
+
+    from .conftest import StartController
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
 SEED = REPO / "examples/fine-tuning/kaito_workspace_tuning_phi_3.yaml"

@@ -9,43 +9,11 @@ from typing import Any
 import pytest
 
 import preset_catalog as pc
-from kaito_apis.workspace import v1alpha1, v1beta1
+from kaito_apis.workspace import v1beta1
 from workspace_controller.manifests import inference, scripts
 from workspace_controller.settings import ImageSettings
 
 ToWorkspace = Callable[[dict[str, Any]], v1beta1.Workspace]
-
-UID = "6f1c2a9e-0d4b-4c55-9a51-3c1f0e8b7a21"
-
-
-def _to_workspace(doc: dict[str, Any]) -> v1beta1.Workspace:
-    """``doc`` as the controller gets it: namespace and uid set, parsed as v1beta1."""
-    doc = copy.deepcopy(doc)
-    doc["metadata"] = {"namespace": "default", "uid": UID, **doc.get("metadata", {})}
-    if doc["apiVersion"] == v1alpha1.API_VERSION:
-        wire = v1alpha1.Workspace.model_validate(doc).to_wire()
-        doc = {**wire, "apiVersion": v1beta1.API_VERSION}
-    return v1beta1.Workspace.model_validate(doc)
-
-
-@pytest.fixture
-def to_workspace() -> ToWorkspace:
-    return _to_workspace
-
-
-@pytest.fixture
-def inference_doc() -> dict[str, Any]:
-    """The seed's phi-3 inference quick start, as v1beta1."""
-    return {
-        "apiVersion": v1beta1.API_VERSION,
-        "kind": "Workspace",
-        "metadata": {"name": "workspace-phi-3-mini"},
-        "resource": {
-            "instanceType": "Standard_NC6s_v3",
-            "labelSelector": {"matchLabels": {"apps": "phi-3"}},
-        },
-        "inference": {"preset": {"name": "phi-3-mini-4k-instruct"}},
-    }
 
 
 IMAGES = ImageSettings()
