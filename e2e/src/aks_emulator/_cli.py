@@ -37,6 +37,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--faults", type=Path, help="faults document (YAML or JSON)")
     parser.add_argument("--seed", type=int, default=0, help="seed of fault rates and latencies")
     parser.add_argument("--token", help="accept only this bearer token (default: any)")
+    parser.add_argument(
+        "--federated-subject",
+        help="Entra token endpoint: accept only ServiceAccount tokens with this subject",
+    )
     parser.add_argument("--page-size", type=int, default=EmulatorConfig().page_size)
     parser.add_argument("--create-seconds", type=float, default=timing.create_seconds)
     parser.add_argument("--update-seconds", type=float, default=timing.update_seconds)
@@ -71,6 +75,7 @@ async def _serve(args: argparse.Namespace, faults: Faults) -> None:
         ),
         page_size=args.page_size,
         bearer_token=args.token,
+        federated_subject=args.federated_subject,
         seed=args.seed,
     )
     stop = asyncio.Event()

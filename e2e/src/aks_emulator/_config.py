@@ -145,6 +145,9 @@ class EmulatorConfig:
     timing: OperationTiming = dataclasses.field(default_factory=OperationTiming)
     bearer_token: str | None = None
     """If set, only this token is accepted; otherwise any non-empty bearer token is."""
+    federated_subject: str | None = None
+    """If set, the Entra token endpoint only accepts federated assertions with this ``sub``
+    (``system:serviceaccount:<namespace>:<name>``), like a federated identity credential."""
     api_versions: Mapping[str, frozenset[str]] = dataclasses.field(
         default_factory=lambda: DEFAULT_API_VERSIONS
     )

@@ -32,6 +32,7 @@ from aiohttp import web
 from aks_emulator._clock import Clock, SystemClock
 from aks_emulator._config import EmulatorConfig
 from aks_emulator._connecting import DEFAULT_TOKEN, SdkConnection, sdk_connection
+from aks_emulator._entra import ENTRA_TOKEN_OPERATION, entra_assertion_error
 from aks_emulator._errors import ArmError, ErrorDetail, invalid_parameter, not_found_resource
 from aks_emulator._faults import Faults, FaultsError
 from aks_emulator._nodes import KubeNodeJoiner
@@ -56,6 +57,8 @@ __all__ = ["ADMIN_PREFIX", "AksEmulator"]
 log = logging.getLogger("aks_emulator")
 
 ADMIN_PREFIX = "/_admin"
+ENTRA_TOKEN_PATH = "/{tenant}/oauth2/v2.0/token"
+"""Microsoft Entra ID's token endpoint, relative to an authority host (``AZURE_AUTHORITY_HOST``)."""
 _SUB = r"/subscriptions/(?P<sub>[^/]+)"
 _RG = _SUB + r"/resourcegroups/(?P<rg>[^/]+)"
 _MC = _RG + r"/providers/microsoft\.containerservice/managedclusters/(?P<cluster>[^/]+)"
@@ -181,6 +184,7 @@ class AksEmulator:
         admin.add_put(f"{ADMIN_PREFIX}/faults", self._admin_put_faults)
         admin.add_patch(f"{ADMIN_PREFIX}/faults", self._admin_patch_faults)
         admin.add_get(f"{ADMIN_PREFIX}/state", self._admin_state)
+        app.router.add_post(ENTRA_TOKEN_PATH, self._entra_token)
         app.router.add_route("*", "/{tail:.*}", self._arm)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -334,6 +338,35 @@ class AksEmulator:
             await self._clock.sleep(self._draw_latency(latency))
         self._inject_errors(operation)
         return await route.handler(request, params)
+
+    # -- Microsoft Entra ID (workload identity) -------------------------------------------------
+
+    async def _entra_token(self, request: web.Request) -> web.Response:
+        """The client-credentials grant with a federated assertion, as workload identity sends it.
+
+        A process configured like an AKS workload-identity pod (``AZURE_AUTHORITY_HOST`` = this
+        emulator, ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ``AZURE_FEDERATED_TOKEN_FILE`` = a
+        Kubernetes ServiceAccount token) gets an ARM token here through azure-identity's own
+        ``DefaultAzureCredential``. The assertion's claims are checked as Entra checks a federated
+        credential (audience, and the subject when one is configured); its signature is not.
+        """
+        form = await request.post()
+        error = entra_assertion_error(
+            form, tenant=request.match_info["tenant"], subject=self.config.federated_subject
+        )
+        counts = self._counts.setdefault(ENTRA_TOKEN_OPERATION, Counter())
+        if error is not None:
+            counts[error.status] += 1
+            return web.json_response(error.body(), status=error.status)
+        counts[200] += 1
+        return web.json_response(
+            {
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": self.config.bearer_token or DEFAULT_TOKEN,
+            }
+        )
 
     def _authenticate(self, request: web.Request) -> None:
         challenge = {
