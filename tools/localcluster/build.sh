@@ -118,6 +118,32 @@ build_kwok() {
   "$out/kwok" --version >/dev/null
 }
 
+# --- karpenter's kwok provider: upstream Karpenter with a fake cloud that creates kwok Nodes --------
+# No replace directives upstream, so `go install pkg@version` works. Its main package is also named
+# kwok, so it is renamed to karpenter-kwok in its own directory. The CRDs it needs (NodePool,
+# NodeClaim, NodeOverlay, CapacityBuffer, KWOKNodeClass) ship in the module zip and are copied into
+# crds/ next to the binary instead of being committed. The binary has no --version flag; the module
+# version `go version -m` reads from it is the check.
+build_karpenter_kwok() {
+  local out=$1 dir info f
+  GOBIN=$out go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/karpenter/pkg/operator.Version=$KARPENTER_VERSION" \
+    "sigs.k8s.io/karpenter/kwok@$KARPENTER_VERSION"
+  mv "$out/kwok" "$out/karpenter-kwok"
+  dir=$(go mod download -json "sigs.k8s.io/karpenter@$KARPENTER_VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+  mkdir "$out/crds"
+  for f in kwok/charts/crds/karpenter.sh_nodepools.yaml kwok/charts/crds/karpenter.sh_nodeclaims.yaml \
+           kwok/charts/crds/karpenter.sh_nodeoverlays.yaml \
+           kwok/charts/crds/autoscaling.x-k8s.io_capacitybuffers.yaml \
+           kwok/apis/crds/karpenter.kwok.sh_kwoknodeclasses.yaml; do
+    [[ -f $dir/$f ]] || { log "karpenter CRD missing from the module zip: $f"; return 1; }
+    cp "$dir/$f" "$out/crds/"
+  done
+  chmod 644 "$out"/crds/*.yaml
+  info=$(go version -m "$out/karpenter-kwok")
+  [[ $info == *"sigs.k8s.io/karpenter"*"$KARPENTER_VERSION"* ]]
+}
+
 # --- helm v3 -------------------------------------------------------------------------------------
 build_helm() {
   local out=$1
@@ -153,11 +179,12 @@ PY
   [[ $("$out/kubectl" version --client) == *"v$KUBECTL_VERSION"* ]]
 }
 
-export HERE=$here K8S_VERSION ETCD_VERSION KWOK_VERSION HELM_VERSION KUBECTL_VERSION
+export HERE=$here K8S_VERSION ETCD_VERSION KWOK_VERSION KARPENTER_VERSION HELM_VERSION KUBECTL_VERSION
 start=$SECONDS
 step kubernetes "$K8S_VERSION" "$(key "$K8S_VERSION" build_kubernetes "$here/k8s/go.mod" "$here/k8s/go.sum")" build_kubernetes
 step etcd "$ETCD_VERSION" "$(key "$ETCD_VERSION" build_etcd "$here/etcd/go.mod" "$here/etcd/go.sum" "$here/etcd/main.go")" build_etcd
 step kwok "$KWOK_VERSION" "$(key "$KWOK_VERSION" build_kwok)" build_kwok
+step karpenter-kwok "$KARPENTER_VERSION" "$(key "$KARPENTER_VERSION" build_karpenter_kwok)" build_karpenter_kwok
 step helm "$HELM_VERSION" "$(key "$HELM_VERSION" build_helm)" build_helm
 step kubectl "$KUBECTL_VERSION" "$(key "$KUBECTL_VERSION" build_kubectl)" build_kubectl
 total=$((SECONDS - start))
