@@ -1,0 +1,31 @@
+"""``python -m model_runtime tune|push|serve``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from model_runtime import contract, logs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model_runtime", description=__doc__)
+    parser.add_argument("command", choices=("tune", "push", "serve"))
+    args = parser.parse_args(argv)
+    env = contract.process_env()
+    logs.configure(debug=env.get("DEBUG_MODE", "").lower() == "true")
+    if args.command == "push":
+        from model_runtime import pushing  # noqa: PLC0415
+
+        return pushing.main(env)
+    if args.command == "tune":
+        from model_runtime import training  # noqa: PLC0415
+
+        return training.main(env)
+    from model_runtime import serving  # noqa: PLC0415
+
+    return serving.main(env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
