@@ -29,6 +29,7 @@ def test_real_versions_file_pins_every_component() -> None:
         "K8S_VERSION",
         "ETCD_VERSION",
         "KWOK_VERSION",
+        "KARPENTER_VERSION",
         "HELM_VERSION",
         "KUBECTL_VERSION",
     }

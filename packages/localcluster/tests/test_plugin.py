@@ -23,8 +23,19 @@ def test_plain():
 """
 
 
-def _run(tmp_path: Path, *args: str, ci: str | None) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "test_inner.py").write_text(TEST_USING_CLUSTER)
+TEST_USING_KARPENTER_CLUSTER = """
+def test_needs_karpenter(karpenter_kwok_cluster):
+    raise AssertionError("must not run without binaries")
+
+def test_plain():
+    pass
+"""
+
+
+def _run(
+    tmp_path: Path, *args: str, ci: str | None, source: str = TEST_USING_CLUSTER
+) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_inner.py").write_text(source)
     (tmp_path / "pytest.ini").write_text(
         "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
     )
@@ -61,3 +72,13 @@ def test_cluster_marker_is_registered_and_applied(tmp_path: Path) -> None:
     result = _run(tmp_path, "--strict-markers", "-m", "not cluster", ci=None)
     assert result.returncode == 0, result.stdout
     assert "1 passed, 1 deselected" in result.stdout
+
+
+def test_karpenter_cluster_fails_in_ci_and_is_marked(tmp_path: Path) -> None:
+    failed = _run(tmp_path, ci="true", source=TEST_USING_KARPENTER_CLUSTER)
+    assert failed.returncode == 1, failed.stdout
+    assert "1 passed, 1 error" in failed.stdout
+    assert "CI=true and" in failed.stdout
+    deselected = _run(tmp_path, "-m", "not cluster", ci=None, source=TEST_USING_KARPENTER_CLUSTER)
+    assert deselected.returncode == 0, deselected.stdout
+    assert "1 passed, 1 deselected" in deselected.stdout

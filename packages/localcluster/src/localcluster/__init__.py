@@ -12,6 +12,9 @@ Public surface:
 - ``python -m localcluster up|down|status``: a detached cluster for the demo (``make cluster``).
 - async helpers for tests: :func:`new_api_client`, :func:`apply_manifests`, :func:`create_gpu_node`,
   :func:`poll_until`, :func:`get_object`, :func:`delete_object`, :func:`resolve`, ...
+- :class:`KarpenterKwok`: upstream Karpenter with its kwok provider (the real lifecycle
+  controllers over a fake cloud), built from the Go module proxy like the control plane;
+  :func:`gpu_instance_type` describes what it offers.
 - :class:`FakeKarpenterProvider`: a stand-in Karpenter provider (kwok GPU nodes, lifecycle
   conditions) for testing Karpenter clients such as the workspace controller.
 - the pytest plugin :mod:`localcluster.pytest_plugin` (registered through the ``pytest11`` entry
@@ -29,6 +32,12 @@ from localcluster._cluster import (
     up,
 )
 from localcluster._karpenter import FakeKarpenterProvider
+from localcluster._karpenter_kwok import (
+    KarpenterKwok,
+    KarpenterKwokBinary,
+    gpu_instance_type,
+    report_gpu_capacity,
+)
 from localcluster._kube import (
     GPU_RESOURCE,
     ApplyError,
@@ -55,6 +64,8 @@ __all__ = [
     "BinariesMissingError",
     "ClusterInfo",
     "FakeKarpenterProvider",
+    "KarpenterKwok",
+    "KarpenterKwokBinary",
     "LocalCluster",
     "ProcessRecord",
     "ResourceRef",
@@ -65,10 +76,12 @@ __all__ = [
     "delete_object",
     "find_repo_root",
     "get_object",
+    "gpu_instance_type",
     "load_manifests",
     "new_api_client",
     "poll_until",
     "read_state",
+    "report_gpu_capacity",
     "request",
     "resolve",
     "running_info",

@@ -18,9 +18,15 @@ Fixtures (all function-scoped unless noted):
 - ``apply_yaml`` -> ``async (source, *, namespace=None) -> list[dict]``
 - ``gpu_node_factory`` -> ``async (name=None, *, gpu_count=1, labels=None, taints=(), **kw)
   -> dict`` (nodes deleted at teardown)
+- ``karpenter_kwok_cluster`` (module) -> :class:`localcluster.ClusterInfo` of a cluster of its
+  own, for upstream Karpenter (whose CRDs replace ours and whose controllers watch every Node)
+- ``karpenter_kwok_instance_types`` -> the instance-types list (override it in a test module)
+- ``karpenter_kwok`` -> a running :class:`localcluster.KarpenterKwok` on that cluster; its log is
+  in the test's ``tmp_path`` and its tail is printed at teardown (pytest shows it on failure)
 
 Tests that use ``kube_cluster`` (directly or through another fixture) get the ``cluster`` marker
-automatically, so ``pytest -m "not cluster"`` runs everything else.
+automatically (so do those using ``karpenter_kwok_cluster``), so ``pytest -m "not cluster"`` runs
+everything else.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import pytest
 
 from localcluster._binaries import Binaries, BinariesMissingError
 from localcluster._cluster import ClusterInfo, LocalCluster
+from localcluster._karpenter_kwok import KarpenterKwok, KarpenterKwokBinary, gpu_instance_type
 from localcluster._kube import (
     Manifest,
     ManifestSource,
@@ -48,11 +55,13 @@ from localcluster._kube import request as kube_request
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+    from pathlib import Path
 
     from kubernetes_asyncio.client import ApiClient
 
 MARKER = "cluster"
 CLUSTER_FIXTURE = "kube_cluster"
+KARPENTER_CLUSTER_FIXTURE = "karpenter_kwok_cluster"
 
 
 class ApplyYaml(Protocol):
@@ -91,7 +100,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that depends on the cluster fixture with ``cluster``."""
     for item in items:
-        if CLUSTER_FIXTURE in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if CLUSTER_FIXTURE in names or KARPENTER_CLUSTER_FIXTURE in names:
             item.add_marker(MARKER)
 
 
@@ -99,15 +109,19 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
-@pytest.fixture(scope="session")
-def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
-    """A running cluster for the whole session (stopped at the end)."""
+def _locate_or_skip() -> Binaries:
     try:
-        binaries = Binaries.locate()
+        return Binaries.locate()
     except BinariesMissingError as exc:
         if _in_ci():
             pytest.fail(f"CI=true and {exc}", pytrace=False)
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
+    """A running cluster for the whole session (stopped at the end)."""
+    binaries = _locate_or_skip()
     cluster = LocalCluster(state_dir=tmp_path_factory.mktemp("localcluster"), binaries=binaries)
     with cluster as info:
         yield info
@@ -194,11 +208,64 @@ async def gpu_node_factory(kube_api: ApiClient) -> AsyncIterator[GpuNodeFactory]
         await delete_object(kube_api, "v1", "Node", node_name)
 
 
+@pytest.fixture(scope="module")
+def karpenter_kwok_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
+    """A cluster of its own (per test module) for upstream Karpenter's kwok provider.
+
+    Not the session cluster: upstream's ``nodeclaims.karpenter.sh`` CRD would replace ours for
+    every later test, and its controllers act on every Node and Pod they see.
+    """
+    binaries = _locate_or_skip()
+    try:
+        KarpenterKwokBinary.locate()
+    except BinariesMissingError as exc:
+        if _in_ci():
+            pytest.fail(f"CI=true and {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    state_dir = tmp_path_factory.mktemp("karpenter-cluster")
+    cluster = LocalCluster(state_dir=state_dir, binaries=binaries)
+    with cluster as info:
+        yield info
+
+
+@pytest.fixture
+def karpenter_kwok_instance_types() -> list[dict[str, Any]]:
+    """What the provider offers: Azure GPU look-alikes (override the fixture to offer others)."""
+    return [
+        gpu_instance_type("Standard_NC6s_v3", vcpus=6, memory_gib=112, gpus=1),
+        gpu_instance_type("Standard_NC24ads_A100_v4", vcpus=24, memory_gib=220, gpus=1),
+    ]
+
+
+@pytest.fixture
+async def karpenter_kwok(
+    karpenter_kwok_cluster: ClusterInfo,
+    karpenter_kwok_instance_types: list[dict[str, Any]],
+    tmp_path: Path,
+) -> AsyncIterator[KarpenterKwok]:
+    """Upstream Karpenter (kwok provider) running against ``karpenter_kwok_cluster``, with its
+    CRDs and the KWOKNodeClass ``default`` installed; stopped at teardown."""
+    karpenter = KarpenterKwok(
+        karpenter_kwok_cluster,
+        work_dir=tmp_path / "karpenter-kwok",
+        instance_types=karpenter_kwok_instance_types,
+    )
+    try:
+        async with karpenter:
+            yield karpenter
+    finally:
+        # Captured output is shown for failing tests only.
+        print(f"--- {karpenter.log_path} (tail) ---\n{karpenter.log_tail()}")
+
+
 __all__ = [
     "ApplyYaml",
     "GpuNodeFactory",
     "apply_yaml",
     "gpu_node_factory",
+    "karpenter_kwok",
+    "karpenter_kwok_cluster",
+    "karpenter_kwok_instance_types",
     "kube_api",
     "kube_api_client_factory",
     "kube_cluster",
