@@ -93,6 +93,7 @@ def build_model(
             vocab_size=400,
             special_tokens=list(SPECIAL_TOKENS),
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
         ),
     )
     tokenizer = transformers.PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
