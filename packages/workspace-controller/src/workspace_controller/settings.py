@@ -70,8 +70,10 @@ class ImageSettings:
     """Init container that downloads tuning input URLs."""
     image_puller: str = "quay.io/skopeo/stable:v1.17.0"
     """Init container that copies /data out of an input or adapter image."""
-    adapter_pusher: str = "ghcr.io/oras-project/oras:v1.2.2"
-    """Sidecar that pushes the trained adapter as an OCI image."""
+    adapter_pusher: str = ""
+    """Image of the sidecar that pushes the trained adapter as an OCI image (it runs
+    ``python -m model_runtime push``); empty: the preset's runtime image, the one the trainer
+    runs, so the node pulls nothing extra."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,15 +1,14 @@
 """The helper containers' shell scripts, run for real with the environment the builders give them.
 
-curl is real and talks to a loopback HTTP server; skopeo and oras are replaced by small fakes on
-PATH that record their arguments, so the scripts' own logic (retries, layer order, /data
-extraction, waiting for the marker, the OCI layer and config) is what is tested. Every run uses
-the env and command of a container built by the real builder, with paths and delays overridden.
+curl is real and talks to a loopback HTTP server; skopeo is replaced by a small fake on PATH that
+records its arguments, so the scripts' own logic (retries, layer order, /data extraction) is what
+is tested. Every run uses the env and command of a container built by the real builder, with
+paths and delays overridden. (The adapter pusher is the model runtime's ``push`` entrypoint and
+is tested in packages/model-runtime.)
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import hashlib
 import http.server
 import io
@@ -18,10 +17,8 @@ import os
 import pathlib
 import shutil
 import subprocess
-import sys
 import tarfile
 import threading
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -70,7 +67,7 @@ def _container(job: dict[str, Any], name: str) -> dict[str, Any]:
 def shell(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> list[str]:
     """Directories to put first on PATH: none for the system shell, busybox applets otherwise.
 
-    The curl and oras images are Alpine-based, so their scripts also run under busybox.
+    The curl image is Alpine-based, so the scripts also run under busybox.
     """
     if request.param == "sh":
         return []
@@ -367,166 +364,3 @@ def test_puller_fails_for_an_image_without_data(
     result = _pull(puller, tmp_path, image)
     assert result.returncode == 1
     assert "has no /data directory" in result.stderr
-
-
-# -- adapter-pusher -------------------------------------------------------------------------------
-
-FAKE_ORAS = r"""
-printf '%s\n' "$@" > "$FAKE_OUT/args"
-count=$(cat "$FAKE_OUT/count" 2>/dev/null || echo 0)
-count=$((count + 1))
-echo "$count" > "$FAKE_OUT/count"
-if [ "$count" -le "${FAKE_FAILURES:-0}" ]; then
-  echo "push failed" >&2
-  exit 1
-fi
-cp layer.tar.gz config.json "$FAKE_OUT/"
-"""
-
-
-@pytest.fixture
-def pusher(seed: v1beta1.Workspace) -> dict[str, Any]:
-    return _container(_seed_job(seed), "adapter-pusher")
-
-
-def _write_adapter(results: pathlib.Path) -> None:
-    (results / "adapter_config.json").write_text('{"r": 8}')
-    (results / "adapter_model.safetensors").write_bytes(b"\x00weights")
-    (results / "fine_tuning_completed.txt").write_text("done")
-
-
-def _push(
-    pusher: dict[str, Any],
-    tmp_path: pathlib.Path,
-    shell: list[str],
-    *,
-    match: str,
-    **overrides: str,
-) -> subprocess.Popen[str]:
-    _fake(tmp_path / "bin", "oras", FAKE_ORAS)
-    out = tmp_path / "out"
-    out.mkdir()
-    path_first = [str(tmp_path / "bin"), *shell]
-    env = _environment(
-        pusher,
-        tmp_path,
-        path_first,
-        OUTPUT_DIR=str(tmp_path / "results"),
-        DOCKER_CONFIG=str(tmp_path / "docker"),
-        TRAINER_MATCH=match,
-        POLL_SECONDS="0.1",
-        RETRY_DELAY_SECONDS="0",
-        FAKE_OUT=str(out),
-        **overrides,
-    )
-    return subprocess.Popen(
-        _command(pusher["command"], path_first),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-@contextlib.contextmanager
-def _trainer(match: str, script: str, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A process whose command line contains ``match``, as the real trainer's would."""
-    process = subprocess.Popen([sys.executable, "-c", script, match, *args])
-    try:
-        yield process
-    finally:
-        process.kill()
-        process.wait()
-
-
-def test_pusher_pushes_kaitos_one_layer_image_once_the_marker_exists(
-    pusher: dict[str, Any], tmp_path: pathlib.Path, shell: list[str]
-) -> None:
-    results = tmp_path / "results"
-    results.mkdir()
-    _write_adapter(results)
-    process = _push(pusher, tmp_path, shell, match=f"trainer-{uuid.uuid4()}")
-    _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 0, stderr
-    out = tmp_path / "out"
-    args = (out / "args").read_text().splitlines()
-    assert args[0] == "push"
-    assert args[args.index("--registry-config") + 1] == f"{tmp_path / 'docker'}/config.json"
-    assert (
-        args[args.index("--config") + 1] == "config.json:application/vnd.oci.image.config.v1+json"
-    )
-    assert args[args.index("--annotation") + 1] == "sh.kaito.model.name=phi-3-mini-128k-instruct"
-    assert args[-2:] == [
-        "ACR_REPO_HERE.azurecr.io/IMAGE_NAME_HERE:0.0.1",
-        "layer.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip",
-    ]
-    layer = gzip.decompress((out / "layer.tar.gz").read_bytes())
-    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
-        members = {m.name: tar.extractfile(m) for m in tar.getmembers() if m.isfile()}
-        assert sorted(members) == ["data/adapter_config.json", "data/adapter_model.safetensors"]
-        model = members["data/adapter_model.safetensors"]
-        assert model is not None
-        assert model.read() == b"\x00weights"
-    config = json.loads((out / "config.json").read_text())
-    assert config["rootfs"] == {
-        "type": "layers",
-        "diff_ids": [f"sha256:{hashlib.sha256(layer).hexdigest()}"],
-    }
-
-
-def test_pusher_waits_for_the_trainer_to_finish(
-    pusher: dict[str, Any], tmp_path: pathlib.Path, shell: list[str]
-) -> None:
-    results = tmp_path / "results"
-    results.mkdir()
-    match = f"trainer-{uuid.uuid4()}"
-    finish = (
-        "import pathlib, sys, time; time.sleep(1); r = pathlib.Path(sys.argv[2])\n"
-        "(r / 'adapter_config.json').write_text('{}')\n"
-        "(r / 'adapter_model.safetensors').write_bytes(b'w')\n"
-        "(r / 'fine_tuning_completed.txt').write_text('done')\n"
-    )
-    with _trainer(match, finish, str(results)) as trainer:
-        process = _push(pusher, tmp_path, shell, match=match)
-        trainer.wait(timeout=30)
-        _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 0, stderr
-    assert (tmp_path / "out/layer.tar.gz").exists()
-
-
-def test_pusher_fails_when_the_trainer_dies_without_the_marker(
-    pusher: dict[str, Any], tmp_path: pathlib.Path, shell: list[str]
-) -> None:
-    (tmp_path / "results").mkdir()
-    match = f"trainer-{uuid.uuid4()}"
-    with _trainer(match, "import time; time.sleep(1)"):
-        process = _push(pusher, tmp_path, shell, match=match)
-        _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 1
-    assert "exited without writing fine_tuning_completed.txt" in stderr
-    assert not (tmp_path / "out/args").exists()
-
-
-@pytest.mark.parametrize(("failures", "code"), [(2, 0), (3, 1)])
-def test_pusher_retries_the_push(
-    pusher: dict[str, Any], tmp_path: pathlib.Path, shell: list[str], failures: int, code: int
-) -> None:
-    results = tmp_path / "results"
-    results.mkdir()
-    _write_adapter(results)
-    process = _push(pusher, tmp_path, shell, match="unused", FAKE_FAILURES=str(failures))
-    _, stderr = process.communicate(timeout=30)
-    assert process.returncode == code, stderr
-    assert (tmp_path / "out/count").read_text().strip() == str(min(failures + 1, 3))
-
-
-def test_pusher_refuses_a_marker_without_the_adapter_files(
-    pusher: dict[str, Any], tmp_path: pathlib.Path, shell: list[str]
-) -> None:
-    results = tmp_path / "results"
-    results.mkdir()
-    (results / "fine_tuning_completed.txt").write_text("done")
-    process = _push(pusher, tmp_path, shell, match="unused")
-    _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 1
-    assert "adapter_config.json is missing" in stderr

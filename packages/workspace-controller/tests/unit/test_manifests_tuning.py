@@ -32,6 +32,7 @@ def _job(
     output_dir: str = "/mnt/results",
     instance_type: pc.InstanceType = NC6S_V3,
     revision: str = "rev-1",
+    images: ImageSettings = IMAGES,
 ) -> dict[str, Any]:
     return tuning.tuning_job(
         ws,
@@ -40,7 +41,7 @@ def _job(
         config_map_name="workspace-tuning-phi-3-qlora-params",
         output_dir=output_dir,
         revision=revision,
-        images=IMAGES,
+        images=images,
     )
 
 
@@ -147,18 +148,19 @@ def test_seed_pushes_the_adapter_from_an_unprivileged_sidecar(seed: v1beta1.Work
     pod = _pod(_job(seed))
     pusher = _container(pod, "adapter-pusher")
     assert [c["name"] for c in pod["containers"]] == ["workspace-tuning-phi-3", "adapter-pusher"]
-    assert pusher["image"] == IMAGES.adapter_pusher
-    assert pusher["command"] == ["/bin/sh", "-c", scripts.PUSH_SCRIPT, "adapter-pusher"]
+    trainer = _container(pod, "workspace-tuning-phi-3")
+    assert pusher["image"] == trainer["image"] == "mcr.microsoft.com/aks/kaito/model-runtime:0.1.0"
+    assert pusher["command"] == ["python", "-m", "model_runtime", "push"]
     env = _env(pusher)
     assert env["IMAGE"] == "ACR_REPO_HERE.azurecr.io/IMAGE_NAME_HERE:0.0.1"
     assert env["OUTPUT_DIR"] == "/mnt/results"
     assert env["MARKER"] == "fine_tuning_completed.txt"
     assert env["PRESET_NAME"] == "phi-3-mini-128k-instruct"
-    assert env["DOCKER_CONFIG"] == "/root/.docker"
+    assert env["DOCKER_CONFIG"] == "/var/run/secrets/kaito/push"
     assert env["TRAINER_MATCH"] == "model_runtime tune"
     assert _mounts(pusher) == {
         "/mnt/results": "results-volume",
-        "/root/.docker": "push-secret",
+        "/var/run/secrets/kaito/push": "push-secret",
         "/tmp": "scratch",
     }
     assert _volumes(pod)["push-secret"]["secret"] == {
@@ -168,6 +170,15 @@ def test_seed_pushes_the_adapter_from_an_unprivileged_sidecar(seed: v1beta1.Work
     assert pusher["securityContext"]["privileged"] is False
     assert pod["shareProcessNamespace"] is True
     assert pod["imagePullSecrets"] == [{"name": "ACR_REGISTRY_SECRET_HERE"}]
+
+
+def test_the_pusher_image_can_be_set_apart_from_the_runtime(seed: v1beta1.Workspace) -> None:
+    images = ImageSettings(registry="example.io/kaito", adapter_pusher="example.io/pusher:1")
+    pod = _pod(_job(seed, images=images))
+    assert _container(pod, "adapter-pusher")["image"] == "example.io/pusher:1"
+    assert (
+        _container(pod, "workspace-tuning-phi-3")["image"] == "example.io/kaito/model-runtime:0.1.0"
+    )
 
 
 def test_seed_pod_tolerates_gpu_taints_and_requires_the_selected_nodes(

@@ -1,6 +1,6 @@
 """The POSIX shell scripts the helper containers run, and how they are invoked.
 
-Helper images are small upstream tools (curl, skopeo, oras) with a POSIX ``sh`` (busybox or
+Helper images are small upstream tools (curl, skopeo) with a POSIX ``sh`` (busybox or
 dash), not our code, so their logic lives here as scripts. Every variable input reaches a script
 as a positional argument or an environment variable, never pasted into the script text: a URL,
 an image reference or a file name cannot break out into shell syntax. Each script is run as
@@ -15,21 +15,16 @@ tests can run the scripts in milliseconds.
   copies the image with skopeo (trying each docker config under ``$AUTH_DIR/*/config.json``, or
   anonymously when there is none), unpacks its layers in order and copies the image's ``/data``
   into DEST. Needs ``sh``, ``skopeo``, ``tar``, ``sed``, ``grep`` and ``cp``.
-- :data:`PUSH_SCRIPT` (``adapter-pusher``, oras image): waits for
-  ``$OUTPUT_DIR/fine_tuning_completed.txt``, then pushes ``adapter_config.json`` and
-  ``adapter_model.safetensors`` as a one-layer OCI image (layer ``data/<file>``, gzip, a minimal
-  image config whose ``diff_ids`` name the uncompressed layer, manifest annotation
-  ``sh.kaito.model.name``) to ``$IMAGE``. It watches the trainer through the pod's shared process
-  namespace: once a process whose command line contains ``$TRAINER_MATCH`` has been seen and is
-  gone without the marker, the training failed and the pusher exits 1, so the pod (and the Job)
-  fails instead of waiting forever.
+
+The adapter pusher is not a script: it is the model runtime's ``push`` entrypoint (see
+:mod:`workspace_controller.manifests.tuning`).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["DOWNLOAD_SCRIPT", "PULL_SCRIPT", "PUSH_SCRIPT"]
+__all__ = ["DOWNLOAD_SCRIPT", "PULL_SCRIPT"]
 
 DOWNLOAD_SCRIPT: Final = r"""set -eu
 cd "$DATA_DIR"
@@ -105,52 +100,4 @@ mkdir -p "$dest"
 cp -R "$work/rootfs/data/." "$dest/"
 rm -rf "$work"
 echo "copied /data of $image into $dest"
-"""
-
-PUSH_SCRIPT: Final = r"""set -eu
-marker="$OUTPUT_DIR/$MARKER"
-trainer_running() {
-  for cmdline in /proc/[0-9]*/cmdline; do
-    if tr '\000' ' ' < "$cmdline" 2>/dev/null | grep -qF -- "$TRAINER_MATCH"; then
-      return 0
-    fi
-  done
-  return 1
-}
-seen=0
-while [ ! -f "$marker" ]; do
-  if trainer_running; then
-    seen=1
-  elif [ "$seen" = 1 ] && [ ! -f "$marker" ]; then
-    echo "the trainer exited without writing $MARKER: nothing to push" >&2
-    exit 1
-  fi
-  sleep "$POLL_SECONDS"
-done
-work=$(mktemp -d)
-mkdir "$work/data"
-for file in adapter_config.json adapter_model.safetensors; do
-  if [ ! -f "$OUTPUT_DIR/$file" ]; then
-    echo "$OUTPUT_DIR/$file is missing" >&2
-    exit 1
-  fi
-  cp "$OUTPUT_DIR/$file" "$work/data/$file"
-done
-cd "$work"
-tar -cf layer.tar data
-diff_id=$(sha256sum layer.tar | cut -d ' ' -f 1)
-gzip -9 layer.tar
-printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-  "$diff_id" > config.json
-attempt=1
-until oras push --registry-config "$DOCKER_CONFIG/config.json" \
-  --config config.json:application/vnd.oci.image.config.v1+json \
-  --annotation "sh.kaito.model.name=$PRESET_NAME" \
-  "$IMAGE" layer.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip; do
-  echo "attempt $attempt of $ATTEMPTS to push $IMAGE failed" >&2
-  if [ "$attempt" -ge "$ATTEMPTS" ]; then exit 1; fi
-  attempt=$((attempt + 1))
-  sleep "$RETRY_DELAY_SECONDS"
-done
-echo "pushed the adapter to $IMAGE"
 """

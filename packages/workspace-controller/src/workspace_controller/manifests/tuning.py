@@ -8,9 +8,11 @@ entrypoint of our model runtime. The pod is assembled around the runtime contrac
   each into the directory, re-checked here against private and metadata addresses), an image (an
   init container copies the image's ``/data``), or the user's volume, mounted directly;
 - ``output_dir`` (under /mnt): the results. With an output volume the adapter lands there and
-  the Job is done; with an output image a sidecar waits for the completion marker and pushes the
-  adapter as a one-layer OCI image. The sidecar is unprivileged (Kaito used Docker-in-Docker
-  before #950) and shares the pod's process namespace to notice a trainer that died.
+  the Job is done; with an output image a sidecar (the runtime's ``push`` entrypoint, from the
+  same image as the trainer unless ``images.adapter_pusher`` names another) waits for the
+  completion marker and pushes the adapter as a one-layer OCI image. The sidecar is unprivileged
+  (Kaito used Docker-in-Docker before #950) and shares the pod's process namespace to notice a
+  trainer that died.
 
 The Job is annotated with the spec revision; the reconciler deletes and recreates it when the
 revision changes (a Job's pod template is immutable). ``backoffLimit`` is 1 and pod disruptions
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKOFF_LIMIT",
+    "PUSH_COMMAND",
     "TUNE_COMMAND",
     "download_file_names",
     "tuning_configmap",
@@ -45,6 +48,8 @@ __all__ = [
 
 TUNE_COMMAND: Final = ("python", "-m", "model_runtime", "tune")
 """The model runtime's fine-tuning entrypoint (the runtime package provides it)."""
+PUSH_COMMAND: Final = ("python", "-m", "model_runtime", "push")
+"""The model runtime's adapter-pusher entrypoint (the output-image sidecar)."""
 BACKOFF_LIMIT: Final = 1
 """Retries of a failed tuning pod (disruptions excluded)."""
 PUSH_POLL_SECONDS: Final = 10
@@ -56,7 +61,9 @@ RESULTS_VOLUME: Final = "results-volume"
 WEIGHTS_VOLUME: Final = "model-weights-volume"
 SHM_VOLUME: Final = "dshm"
 PUSH_SECRET_VOLUME: Final = "push-secret"
-DOCKER_CONFIG_DIR: Final = "/root/.docker"
+DOCKER_CONFIG_DIR: Final = "/var/run/secrets/kaito/push"
+"""Where the push Secret's ``config.json`` is mounted; not under /root, which the runtime
+image's non-root user cannot enter."""
 
 _SAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _RESERVED_OUTPUT_DIRS = (common.CONFIG_DIR, common.DATA_DIR)
@@ -258,9 +265,10 @@ def _add_output(
     pod.sidecars.append(
         {
             "name": "adapter-pusher",
-            "image": images.adapter_pusher,
+            "image": images.adapter_pusher
+            or preset_catalog.runtime_image_reference(preset, registry=images.registry),
             "imagePullPolicy": images.pull_policy,
-            "command": ["/bin/sh", "-c", scripts.PUSH_SCRIPT, "adapter-pusher"],
+            "command": list(PUSH_COMMAND),
             "env": [
                 {"name": "OUTPUT_DIR", "value": output_dir},
                 {"name": "MARKER", "value": common.COMPLETION_MARKER},
