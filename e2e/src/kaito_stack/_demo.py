@@ -9,9 +9,11 @@ Workspace and its Service. Everything keeps running for the user to explore unti
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
+import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -73,6 +75,23 @@ def _run_example(tools: Tools, path: Path, condition: str) -> tuple[str, str]:
     return name, namespace
 
 
+def _chat(stack: Stack, name: str, namespace: str) -> None:
+    """The seed's last step, POST /chat, against the real runtime configured as the pod is."""
+    _say("kwok's pods run nothing, so the model runtime now starts here with the environment the")
+    _say(f"workspace-controller wrote into deployment/{name}, and a tiny random Phi-3 as weights")
+    _say("(nothing downloads weights here; on AKS the Service's port 80 reaches the same server).")
+    url = stack.serve_workload(name, namespace)
+    body = {"prompt": "What colour is the sky?", "generate_kwargs": {"max_new_tokens": 16}}
+    _say(f"$ curl -X POST {url}/chat -H 'Content-Type: application/json' -d '{json.dumps(body)}'")
+    request = urllib.request.Request(
+        f"{url}/chat",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "accept": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        _say(response.read().decode())
+
+
 def demo_up() -> int:
     cluster_dir, demo_dir = _dirs()
     started_at = time.monotonic()
@@ -104,6 +123,8 @@ def demo_up() -> int:
     _say(tools.kubectl("get", "workspace", "-n", namespace).rstrip())
     _say(f"$ kubectl get service {name}")
     _say(tools.kubectl("get", "service", name, "-n", namespace).rstrip())
+    _say()
+    _chat(stack, name, namespace)
     _say()
     _say(f"done in {time.monotonic() - started_at:.0f}s. Try:")
     _say(f"  export KUBECONFIG={info.kubeconfig}")

@@ -433,6 +433,39 @@ class Stack:
         if child is not None:
             child.wait(timeout=10)
 
+    # -- the model runtime ------------------------------------------------------------------------
+
+    def serve_workload(self, deployment: str, namespace: str) -> str:
+        """Run the model runtime as the inference Deployment's pod would, on this machine.
+
+        kwok pods run nothing, so the server runs here: ``python -m model_runtime serve`` with
+        the environment the workspace-controller wrote into the Deployment's container, except
+        that ``MODEL_DIR`` holds a tiny random Phi-3 built locally (nothing may download weights
+        here) and ``PORT``/``ADAPTERS_DIR`` are local. Returns the base URL once ``/health``
+        answers 200 (the runtime answers 503 while the model loads)."""
+        obj = self.tools.kubectl_json("get", "deployment", deployment, "-n", namespace)
+        (container, *_) = obj["spec"]["template"]["spec"]["containers"]
+        directory = self.work_dir / "runtime" / deployment
+        model_dir, adapters = directory / "model", directory / "adapters"
+        adapters.mkdir(parents=True, exist_ok=True)
+        if not (model_dir / "config.json").is_file():
+            self.tools.run_python(
+                "from model_runtime.tiny import build_model; import sys; build_model(sys.argv[1])",
+                str(model_dir),
+            )
+        (port,) = free_ports(1)
+        env = _base_env()
+        env.update({v["name"]: str(v["value"]) for v in container.get("env", []) if "value" in v})
+        env.update({"MODEL_DIR": str(model_dir), "ADAPTERS_DIR": str(adapters), "PORT": str(port)})
+        name = f"model-runtime-{deployment}"
+        argv = [sys.executable if part == "python" else part for part in container["command"]]
+        pid = self._spawn(name, argv, env=env)
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(
+            f"{url}/health", pid=pid, log=self.work_dir / "logs" / f"{name}.log", timeout=300
+        )
+        return url
+
     # -- Prometheus ------------------------------------------------------------------------------
 
     def prometheus_config(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -50,6 +51,11 @@ class Tools:
         """The objects of an installed release, as helm rendered them."""
         text = self.helm("get", "manifest", release, "--namespace", namespace)
         return [doc for doc in yaml.safe_load_all(text) if doc]
+
+    @staticmethod
+    def run_python(code: str, *args: str) -> str:
+        """Run a snippet in a fresh interpreter of this environment (heavy imports stay there)."""
+        return Tools._run([sys.executable, "-c", code, *args])
 
     @staticmethod
     def _run(argv: list[str], *, stdin: str | None = None, check: bool = True) -> str:

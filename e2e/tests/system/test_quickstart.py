@@ -130,6 +130,19 @@ def test_an_inference_workspace_is_ready_behind_ports_80_and_29500(stack: Stack)
     assert sorted(p["port"] for p in service["spec"]["ports"]) == [80, 29500]
 
 
+def test_the_runtime_configured_as_the_inference_pod_answers_chat(stack: Stack) -> None:
+    url = stack.serve_workload("workspace-phi-3-mini", "default")
+    request = urllib.request.Request(
+        f"{url}/chat",
+        data=json.dumps({"prompt": "What colour is the sky?"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        answer = json.loads(response.read())
+    assert isinstance(answer["Result"], str)
+    assert answer["Result"]
+
+
 def test_a_workspace_that_does_not_fit_is_rejected_at_apply_with_its_reason(
     stack: Stack,
 ) -> None:
