@@ -2,6 +2,12 @@
 
 SubjectAccessReviews ask the API server's authorizer, for each chart's ServiceAccount, about what
 its controller does (must be allowed) and about what it never needs (must be denied).
+
+The cluster is the session's, shared with other tests, so the admission policy's bindings are
+limited to namespaces with a label no other test uses, and the releases are not uninstalled:
+deleting the last binding of the ConfigMap paramKind stops kube-apiserver 1.36's parameter
+informer for the rest of the session (kubernetes/kubernetes#130887; see
+workspace_controller/admission/policies.py), which would freeze other tests' policies.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.cluster
 
+SCOPED_ADMISSION = (
+    "--set-string",
+    "admission.namespaceSelector.kaito\\.sh/chart-install-test=true",
+)
 RELEASES = {"workspace-controller": "chart-wc", "gpu-provisioner": "chart-gp"}
 # (verb, group, resource, namespace, name); resource may be "resource/subresource".
 Check = tuple[str, str, str, str, str]
@@ -110,69 +120,62 @@ async def allowed(api: ApiClient, namespace: str, account: str, check: Check) ->
 async def test_install_both_charts_and_check_rbac(
     kube_cluster: ClusterInfo, kube_api: ApiClient, helm: Any
 ) -> None:
-    kubeconfig = str(kube_cluster.kubeconfig)
-    try:
-        for chart, namespace in RELEASES.items():
-            helm.run(
-                "install",
-                chart,
-                str(helm.charts / chart),
-                "--namespace",
-                namespace,
-                "--create-namespace",
-                "--kubeconfig",
-                kubeconfig,
-                "--set",
-                "replicaCount=0",
-                "--wait",
-                "--timeout",
-                "60s",
-            )
-        wrong = []
-        for namespace, chart, allow, deny in (
-            ("chart-wc", "workspace-controller", WORKSPACE_ALLOWED, WORKSPACE_DENIED),
-            ("chart-gp", "gpu-provisioner", PROVISIONER_ALLOWED, PROVISIONER_DENIED),
-        ):
-            account = await request(
-                kube_api, "GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/{chart}"
-            )
-            assert account["metadata"]["name"] == chart
-            for check in allow:
-                if not await allowed(kube_api, namespace, chart, check):
-                    wrong.append(f"{chart} denied {check}")
-            for check in deny:
-                if await allowed(kube_api, namespace, chart, check):
-                    wrong.append(f"{chart} allowed {check}")
-        assert not wrong, "\n".join(wrong)
-        crds = await request(
-            kube_api, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    for chart, namespace in RELEASES.items():
+        helm.run(
+            "install",
+            chart,
+            str(helm.charts / chart),
+            "--namespace",
+            namespace,
+            "--create-namespace",
+            "--kubeconfig",
+            str(kube_cluster.kubeconfig),
+            "--set",
+            "replicaCount=0",
+            *(SCOPED_ADMISSION if chart == "workspace-controller" else ()),
+            "--wait",
+            "--timeout",
+            "60s",
         )
-        names = {c["metadata"]["name"] for c in crds["items"]}
-        assert {"workspaces.kaito.sh", "nodeclaims.karpenter.sh", "machines.karpenter.sh"} <= names
+    wrong = []
+    for namespace, chart, allow, deny in (
+        ("chart-wc", "workspace-controller", WORKSPACE_ALLOWED, WORKSPACE_DENIED),
+        ("chart-gp", "gpu-provisioner", PROVISIONER_ALLOWED, PROVISIONER_DENIED),
+    ):
+        account = await request(
+            kube_api, "GET", f"/api/v1/namespaces/{namespace}/serviceaccounts/{chart}"
+        )
+        assert account["metadata"]["name"] == chart
+        for check in allow:
+            if not await allowed(kube_api, namespace, chart, check):
+                wrong.append(f"{chart} denied {check}")
+        for check in deny:
+            if await allowed(kube_api, namespace, chart, check):
+                wrong.append(f"{chart} allowed {check}")
+    assert not wrong, "\n".join(wrong)
+    crds = await request(kube_api, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+    names = {c["metadata"]["name"] for c in crds["items"]}
+    assert {"workspaces.kaito.sh", "nodeclaims.karpenter.sh", "machines.karpenter.sh"} <= names
 
-        async def checked_policy() -> dict[str, Any] | None:
-            policy: dict[str, Any] = await request(
-                kube_api,
-                "GET",
-                "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/"
-                "workspace-catalog-rules",
-            )
-            status = policy.get("status") or {}
-            generation = policy["metadata"]["generation"]
-            return policy if status.get("observedGeneration") == generation else None
+    async def checked_policy() -> dict[str, Any] | None:
+        policy: dict[str, Any] = await request(
+            kube_api,
+            "GET",
+            "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/"
+            "workspace-catalog-rules",
+        )
+        status = policy.get("status") or {}
+        generation = policy["metadata"]["generation"]
+        return policy if status.get("observedGeneration") == generation else None
 
-        policy = await poll_until(checked_policy, description="policy type-checked")
-        assert not policy["status"].get("typeChecking", {}).get("expressionWarnings")
-    finally:
-        # The policy and cluster roles are cluster-wide: leave the session's cluster as found
-        # (helm keeps CRDs, which are the repository's own crds/*.yaml).
-        for chart, namespace in RELEASES.items():
-            helm.run(
-                "uninstall",
-                chart,
-                "--namespace",
-                namespace,
-                "--kubeconfig",
-                kubeconfig,
-                check=False,
-            )
+    policy = await poll_until(checked_policy, description="policy type-checked")
+    assert not policy["status"].get("typeChecking", {}).get("expressionWarnings")
+    bindings = await request(
+        kube_api, "GET", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
+    )
+    ours = [b for b in bindings["items"] if b["spec"]["policyName"] == "workspace-catalog-rules"]
+    assert len(ours) == 2
+    for binding in ours:
+        assert binding["spec"]["paramRef"]["namespace"] == "chart-wc"
+        selector = binding["spec"]["matchResources"]["namespaceSelector"]
+        assert selector == {"matchLabels": {"kaito.sh/chart-install-test": "true"}}
