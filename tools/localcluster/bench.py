@@ -30,7 +30,7 @@ from localcluster import Binaries, LocalCluster, find_repo_root
 
 ROOT = find_repo_root(Path(__file__).resolve())
 BUILD_SH = ROOT / "tools" / "localcluster" / "build.sh"
-ALL_COMPONENTS = {"kubernetes", "etcd", "kwok", "helm", "kubectl"}
+ALL_COMPONENTS = {"kubernetes", "etcd", "kwok", "karpenter-kwok", "helm", "kubectl"}
 
 
 def _cache_dir() -> Path:
@@ -70,7 +70,7 @@ def _print_steps(log: Path, *, run: str | None) -> None:
         for row in csv.DictReader(handle, delimiter="\t"):
             if run is None or row.get("run") == run:
                 print(
-                    f"  {row['component']:<11} {row['version']:<9} {float(row['seconds']):7.1f} s"
+                    f"  {row['component']:<14} {row['version']:<9} {float(row['seconds']):7.1f} s"
                     f"  peak RSS {int(row['max_rss_kb']) / 1024:6.0f} MiB"
                 )
 
