@@ -153,3 +153,20 @@ def test_admission_policy_is_the_generated_one(helm: Any) -> None:
     assert rendered == list(yaml.safe_load_all(yaml.safe_dump_all(expected)))
     disabled = helm.template("workspace-controller", {"admission": {"enabled": False}})
     assert not [d for d in disabled if d["kind"].startswith("ValidatingAdmissionPolicy")]
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_readme_names_every_value(chart: str, helm: Any) -> None:
+    readme = (helm.charts / chart / "README.md").read_text()
+
+    def paths(tree: dict[str, Any], prefix: str = "") -> list[str]:
+        found = []
+        for key, value in tree.items():
+            path = f"{prefix}{key}"
+            nested = isinstance(value, dict) and value and key not in {"resources", "nodeSelector"}
+            nested = nested and not key.endswith(("labels", "Labels"))
+            found += paths(value, path + ".") if nested else [path]
+        return found
+
+    missing = [p for p in paths(helm.values(chart)) if f"`{p}`" not in readme]
+    assert not missing
