@@ -190,6 +190,7 @@ async def test_streamed_chat_equals_the_plain_answer(client: TestClient[Any, Any
     plain = await (await client.post("/v1/chat/completions", json=body)).json()
     chunks = await _events(await client.post("/v1/chat/completions", json={**body, "stream": True}))
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
     assert streamed == plain["choices"][0]["message"]["content"]
     assert chunks[-1]["choices"][0]["finish_reason"] == plain["choices"][0]["finish_reason"]

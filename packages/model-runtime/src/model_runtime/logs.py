@@ -38,6 +38,8 @@ def configure(*, debug: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
+    # Library warnings (deprecations between transformers, trl and peft) become JSON lines too.
+    logging.captureWarnings(True)
 
 
 def event(logger: logging.Logger, name: str, /, **fields: Any) -> None:

@@ -317,10 +317,12 @@ async def _stream(
     kind = "chat.completion.chunk" if chat else "text_completion"
     started = time.monotonic()
 
-    async def send(delta: str | None, finish: str | None) -> None:
+    async def send(delta: str | None, finish: str | None, *, first: bool = False) -> None:
         choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
         if chat:
             choice["delta"] = {} if delta is None else {"content": delta}
+            if first:
+                choice["delta"]["role"] = "assistant"
         else:
             choice["text"] = delta or ""
         chunk = {"id": ident, "object": kind, "created": created, "model": engine.name,
@@ -328,7 +330,7 @@ async def _stream(
         await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
 
     if chat:
-        await send("", None)  # the role-announcing first chunk, as the OpenAI API sends
+        await send("", None, first=True)  # the OpenAI API announces the role first
     generation = asyncio.create_task(run(), name=f"generate-{ident}")
     ids: list[int] = []
     sent = 0
