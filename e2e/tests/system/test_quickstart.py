@@ -216,6 +216,17 @@ def test_deleting_the_workspaces_leaves_no_claims_and_no_agent_pools(stack: Stac
     ] == []
 
 
+def test_every_replica_is_ready_the_standby_too(stack: Stack) -> None:
+    """A Deployment of two replicas must count both available (rollouts, PDBs, helm --wait)."""
+    for component in COMPONENTS:
+        replicas = stack.live_replicas(component)
+        assert len(replicas) == 2
+        for replica in replicas:
+            url = f"http://127.0.0.1:{replica.probe_port}/readyz"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                assert response.status == 200
+
+
 def test_when_the_leaders_are_killed_the_other_replicas_take_over_and_work_completes(
     stack: Stack,
 ) -> None:

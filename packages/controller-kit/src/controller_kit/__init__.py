@@ -19,7 +19,7 @@ from controller_kit._clock import Clock, FakeClock, SystemClock
 from controller_kit._controlling import Controller, request_for
 from controller_kit._events import NORMAL, WARNING, EventRecorder
 from controller_kit._informing import Informer, matches_labels, object_key
-from controller_kit._leasing import LeadershipLostError, run_as_leader
+from controller_kit._leasing import LeadershipLostError, StandbyReadiness, run_as_leader
 from controller_kit._logs import configure_logging
 from controller_kit._queueing import QueueShutDownError, RateLimiter, WorkQueue
 from controller_kit._reconciling import DONE, Reconciler, Request, Result, TerminalError
@@ -45,6 +45,7 @@ __all__ = [
     "Request",
     "Resource",
     "Result",
+    "StandbyReadiness",
     "SystemClock",
     "TerminalError",
     "WorkQueue",

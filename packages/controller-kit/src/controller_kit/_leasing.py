@@ -78,3 +78,27 @@ async def run_as_leader(
         raise LeadershipLostError("the work ended while leading")
     election.result()
     raise LeadershipLostError(f"lost lease {namespace}/{lease_name}")
+
+
+class StandbyReadiness:
+    """``/readyz`` for a leader-elected process, as controller-runtime answers it.
+
+    A standby replica (waiting for the Lease, so its caches are not running) is ready: it is
+    healthy and able to take over, and a Deployment of two replicas must be able to roll out and
+    count both as available. Once the process leads, it is ready when ``synced()`` says its
+    caches have synced. Wrap the work given to :func:`run_as_leader` with :meth:`leading`.
+    """
+
+    def __init__(self, synced: Callable[[], bool]) -> None:
+        self._synced = synced
+        self._leading = False
+
+    def leading(self, work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            self._leading = True
+            await work()
+
+        return run
+
+    def __call__(self) -> bool:
+        return not self._leading or self._synced()

@@ -24,17 +24,18 @@ async def run(settings: Settings) -> None:
         await config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
     async with ApiClient() as api:
         app = await assemble(api, settings)
+        readiness = controller_kit.StandbyReadiness(app.synced)
         probes = controller_kit.ProbeServer(
-            host=ctl.probe_bind_host, port=ctl.probe_port, readiness={"caches": app.synced}
+            host=ctl.probe_bind_host, port=ctl.probe_port, readiness={"caches": readiness}
         )
         await probes.start()
         try:
             if not ctl.leader_elect:
-                await app.run()
+                await readiness.leading(app.run)()
                 return
             await controller_kit.run_as_leader(
                 api,
-                app.run,
+                readiness.leading(app.run),
                 lease_name=ctl.lease_name,
                 namespace=ctl.namespace,
                 identity=f"{socket.gethostname()}_{os.getpid()}",

@@ -23,19 +23,20 @@ async def run(settings: Settings) -> None:
     await load_kube_config()
     async with ApiClient() as api:
         app = await app_module.assemble(api, settings)
+        readiness = controller_kit.StandbyReadiness(app.caches.synced)
         probes = ProbeServer(
             host=settings.controller.probe_bind_host,
             port=settings.controller.probe_port,
-            readiness={"caches": app.caches.synced},
+            readiness={"caches": readiness},
         )
         await probes.start()
         try:
             if not settings.controller.leader_elect:
-                await app.run()
+                await readiness.leading(app.run)()
                 return
             await controller_kit.run_as_leader(
                 api,
-                app.run,
+                readiness.leading(app.run),
                 lease_name=settings.controller.lease_name,
                 namespace=settings.controller.namespace,
                 identity=f"{socket.gethostname()}_{os.getpid()}",
