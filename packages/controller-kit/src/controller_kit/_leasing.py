@@ -8,14 +8,14 @@ restarts as a follower, as controller-runtime does; if the work itself fails, it
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from kubernetes_asyncio.leaderelection import electionconfig, leaderelection
 from kubernetes_asyncio.leaderelection.resourcelock import leaselock
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from kubernetes_asyncio.client import ApiClient
 
@@ -93,7 +93,9 @@ class StandbyReadiness:
         self._synced = synced
         self._leading = False
 
-    def leading(self, work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    def leading(
+        self, work: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
         async def run() -> None:
             self._leading = True
             await work()
