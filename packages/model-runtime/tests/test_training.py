@@ -134,6 +134,18 @@ def test_a_bad_config_exits_1_naming_the_key(
     assert "TrainingArguments: unknown key 'learning_rat'" in failure["error"]
 
 
+def test_missing_weights_exit_1_with_the_reason(
+    tmp_path: Path, config_writer: Any, record: Any
+) -> None:
+    path = config_writer(tmp_path / "c.yaml", tmp_path / "out")
+    env = {"YAML_FILE_PATH": str(path), "MODEL_DIR": str(tmp_path / "empty"), "LOCAL_RANK": "1"}
+    with record() as events:
+        assert training.main(env) == 1
+    [failure] = events.named("training_setup_failed")
+    assert "holds no model" in failure["error"]
+    assert not (tmp_path / "out").exists()
+
+
 def test_several_gpus_relaunch_one_process_each() -> None:
     command = training.distributed_command({"GPU_COUNT": "4"}, cuda_devices=4)
     assert command is not None

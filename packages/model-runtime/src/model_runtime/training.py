@@ -253,7 +253,11 @@ def distributed_command(env: Mapping[str, str], *, cuda_devices: int) -> list[st
 
 
 def main(env: Mapping[str, str]) -> int:
-    """The ``tune`` entrypoint: 0 when the adapter and marker are written, 1 on a bad config."""
+    """The ``tune`` entrypoint: 0 once the adapter and marker are written, 1 when the setup fails.
+
+    A failure during training itself raises (the traceback is the useful log there); either way
+    no marker is written, so the pusher sidecar fails too.
+    """
     import torch  # noqa: PLC0415
 
     from model_runtime import progress  # noqa: PLC0415 - imports transformers
@@ -272,6 +276,9 @@ def main(env: Mapping[str, str]) -> int:
         trainer, output_dir = build_trainer(cfg, env, callbacks=[reporter])
     except ConfigError as error:
         jsonlog.event(_log, "invalid_training_config", path=path, error=str(error))
+        return 1
+    except (RuntimeError, OSError) as error:  # no GPU for QLoRA, missing weights or files
+        jsonlog.event(_log, "training_setup_failed", error=f"{type(error).__name__}: {error}")
         return 1
     trainer.train()
     save_adapter(trainer, output_dir)
