@@ -3,7 +3,7 @@
 CPU part (always): the tiny random Phi-3 of the tests (and a 4x wider one), 30 LoRA steps on the
 messages parquet through ``training.build_trainer`` (the path ``tune`` takes), then the HTTP
 server with that adapter merged, timing ``/v1/chat/completions`` and ``/chat`` over a real
-socket. GPU part (only with CUDA): QLoRA (nf4, bf16 compute) on a random ~150M-parameter Llama
+socket. GPU part (only with CUDA): QLoRA (nf4, bf16 compute) on a random ~130M-parameter Llama
 with 512-token rows; it reports tokens/s and peak GPU memory, and says why when it skips.
 Nothing is downloaded.
 """
