@@ -38,9 +38,14 @@ import yaml
 
 from aks_emulator import ClusterIdentity
 from kaito_stack._tools import Tools
-from localcluster import ProcessRecord, StartupError, find_repo_root
-from localcluster._cluster import free_ports
-from localcluster._processes import is_ours, log_tail, spawn, stop
+from localcluster import (
+    ProcessRecord,
+    StartupError,
+    find_repo_root,
+    free_ports,
+    kubeconfig_document,
+    processes,
+)
 
 if TYPE_CHECKING:
     import subprocess
@@ -169,7 +174,7 @@ class Stack:
             raise
 
     def stop(self) -> None:
-        stop(self._records, children=self._children)
+        processes.stop(self._records, children=self._children)
         self._records.clear()
         self._children.clear()
         (self.work_dir / STATE_FILE).unlink(missing_ok=True)
@@ -239,7 +244,7 @@ class Stack:
     # -- processes -------------------------------------------------------------------------------
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
-        process, record = spawn(
+        process, record = processes.spawn(
             name,
             argv,
             log_path=self.work_dir / "logs" / f"{name}.log",
@@ -318,7 +323,13 @@ class Stack:
         ).strip()
         kubeconfig = auth_dir / "kubeconfig"
         kubeconfig.write_text(
-            yaml.safe_dump(_kubeconfig(self.cluster, user=f"{component.chart}-sa", token=token))
+            yaml.safe_dump(
+                kubeconfig_document(
+                    server=self.cluster.server,
+                    ca_pem=self.cluster.ca_cert.read_bytes(),
+                    token=token,
+                )
+            )
         )
         env["KUBECONFIG"] = str(kubeconfig)
         env[component.env("controller", "probe_bind_host")] = "127.0.0.1"
@@ -422,7 +433,9 @@ class Stack:
             if not [r for r in self.live_replicas(component) if r.pid != other_than]:
                 break
             time.sleep(0.5)
-        logs = "\n".join(log_tail(r.log, lines=15) for r in self.replicas[component.chart])
+        logs = "\n".join(
+            processes.log_tail(r.log, lines=15) for r in self.replicas[component.chart]
+        )
         raise StartupError(f"no {component.chart} replica holds the Lease:\n{logs}")
 
     def kill(self, replica: Replica) -> None:
@@ -521,8 +534,8 @@ def stop_from_state(work_dir: Path) -> int:
     if not path.is_file():
         return 0
     records = [ProcessRecord(**r) for r in json.loads(path.read_text())["records"]]
-    running = sum(1 for r in records if is_ours(r))
-    stop(records)
+    running = sum(1 for r in records if processes.is_ours(r))
+    processes.stop(records)
     path.unlink()
     return running
 
@@ -531,29 +544,6 @@ def _base_env() -> dict[str, str]:
     """Only what any process needs from ours: no stray configuration leaks into a controller."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
     return {k: os.environ[k] for k in keep if k in os.environ}
-
-
-def _kubeconfig(cluster: ClusterInfo, *, user: str, token: str) -> dict[str, Any]:
-    import base64  # noqa: PLC0415
-
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "localcluster",
-                "cluster": {
-                    "server": cluster.server,
-                    "certificate-authority-data": base64.b64encode(
-                        cluster.ca_cert.read_bytes()
-                    ).decode(),
-                },
-            }
-        ],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": user, "context": {"cluster": "localcluster", "user": user}}],
-        "current-context": user,
-    }
 
 
 def _alive(pid: int) -> bool:
@@ -576,7 +566,9 @@ def _wait_http(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
-            raise StartupError(f"process {pid} exited before {url} answered:\n{log_tail(log)}")
+            raise StartupError(
+                f"process {pid} exited before {url} answered:\n{processes.log_tail(log)}"
+            )
         if ca is not None and not ca.is_file():  # the server writes its CA as it starts
             time.sleep(0.2)
             continue
@@ -588,4 +580,6 @@ def _wait_http(
             if response.status == 200:
                 return
         time.sleep(0.2)
-    raise StartupError(f"{url} did not answer 200 within {timeout:.0f}s:\n{log_tail(log)}")
+    raise StartupError(
+        f"{url} did not answer 200 within {timeout:.0f}s:\n{processes.log_tail(log)}"
+    )

@@ -21,11 +21,14 @@ Public surface:
   point) with the ``kube_*`` fixtures and the ``cluster`` marker.
 """
 
+from localcluster import _processes as processes
 from localcluster._binaries import Binaries, BinariesMissingError, find_repo_root
 from localcluster._cluster import (
     KWOK_NODE_ANNOTATION,
     ClusterInfo,
     LocalCluster,
+    free_ports,
+    kubeconfig_document,
     read_state,
     running_info,
     stop_from_state,
@@ -75,11 +78,14 @@ __all__ = [
     "create_gpu_node",
     "delete_object",
     "find_repo_root",
+    "free_ports",
     "get_object",
     "gpu_instance_type",
+    "kubeconfig_document",
     "load_manifests",
     "new_api_client",
     "poll_until",
+    "processes",
     "read_state",
     "report_gpu_capacity",
     "request",
