@@ -62,7 +62,7 @@ class ProvisioningSettings:
 class ImageSettings:
     """Container images the workloads run."""
 
-    registry: str = "mcr.microsoft.com/aks/kaito"
+    registry: str = "ghcr.io/kaito-py"
     """Registry of the preset runtime images (PRESET_REGISTRY_NAME in Kaito)."""
     pull_policy: str = "IfNotPresent"
     """imagePullPolicy of every container the controller creates."""

@@ -202,7 +202,7 @@ def test_preset_server_runs_the_runtime_with_probes_gpus_and_volumes(
     assert workload["metadata"]["ownerReferences"][0]["name"] == NAME
     server = _server(workload)
     assert server["name"] == NAME
-    assert server["image"] == "mcr.microsoft.com/aks/kaito/model-runtime:0.1.0"
+    assert server["image"] == "ghcr.io/kaito-py/model-runtime:0.1.0"
     assert server["command"] == ["python", "-m", "model_runtime", "serve"]
     assert server["command"] == list(inference.SERVE_COMMAND)
     assert server["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP"}]

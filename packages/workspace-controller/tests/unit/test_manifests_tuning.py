@@ -97,7 +97,7 @@ def test_seed_job_is_named_after_the_workspace_and_owned_by_it(seed: v1beta1.Wor
 
 def test_seed_trainer_runs_the_runtime_image_with_one_gpu(seed: v1beta1.Workspace) -> None:
     trainer = _container(_pod(_job(seed)), "workspace-tuning-phi-3")
-    assert trainer["image"] == "mcr.microsoft.com/aks/kaito/model-runtime:0.1.0"
+    assert trainer["image"] == "ghcr.io/kaito-py/model-runtime:0.1.0"
     assert trainer["command"] == ["python", "-m", "model_runtime", "tune"]
     assert trainer["command"] == list(tuning.TUNE_COMMAND)
     assert trainer["resources"] == {
@@ -149,7 +149,7 @@ def test_seed_pushes_the_adapter_from_an_unprivileged_sidecar(seed: v1beta1.Work
     pusher = _container(pod, "adapter-pusher")
     assert [c["name"] for c in pod["containers"]] == ["workspace-tuning-phi-3", "adapter-pusher"]
     trainer = _container(pod, "workspace-tuning-phi-3")
-    assert pusher["image"] == trainer["image"] == "mcr.microsoft.com/aks/kaito/model-runtime:0.1.0"
+    assert pusher["image"] == trainer["image"] == "ghcr.io/kaito-py/model-runtime:0.1.0"
     assert pusher["command"] == ["python", "-m", "model_runtime", "push"]
     env = _env(pusher)
     assert env["IMAGE"] == "ACR_REPO_HERE.azurecr.io/IMAGE_NAME_HERE:0.0.1"
