@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -136,35 +138,73 @@ def test_an_unreachable_registry_is_retried_then_given_up(
     assert [f["attempt"] for f in events.named("push_failed")] == [1, 2, 3]
 
 
+def _trainer(match: str) -> subprocess.Popen[bytes]:
+    """A stand-in trainer whose command line contains ``match``; it runs until its stdin closes.
+
+    Returns once the process is visible under that command line (between fork and exec a child
+    still shows its parent's)."""
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()", *match.split()],
+        stdin=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not pushing.trainer_running(match):
+        assert time.monotonic() < deadline, "the stand-in trainer never appeared in /proc"
+        time.sleep(0.01)
+    return trainer
+
+
+def _end(trainer: subprocess.Popen[bytes]) -> None:
+    assert trainer.stdin is not None
+    trainer.stdin.close()
+    trainer.wait(timeout=30)
+
+
 def test_a_trainer_that_dies_without_the_marker_fails_the_pusher(tmp_path: Path) -> None:
     match = f"model_runtime tune {uuid.uuid4()}"
-    trainer = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(0.5)", *match.split()]
-    )
+    trainer = _trainer(match)
     try:
-        assert pushing.trainer_running(match)
         with pytest.raises(pushing.TrainerFailedError, match="without writing"):
             pushing.wait_for_marker(
                 str(tmp_path / "fine_tuning_completed.txt"),
                 trainer_alive=lambda: pushing.trainer_running(match),
                 poll_seconds=0.05,
+                sleep=lambda _: _end(trainer),  # the trainer dies after it was seen
             )
     finally:
-        trainer.wait(timeout=10)
+        _end(trainer)
 
 
-def test_the_pusher_exits_1_when_the_trainer_is_gone(tmp_path: Path, record: Any) -> None:
+def test_the_pusher_exits_1_when_the_trainer_is_gone(
+    tmp_path: Path, record: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     output = tmp_path / "results"
     output.mkdir()
     env = _env(output, "127.0.0.1:1/a/b:c", tmp_path)
-    trainer = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(0.3)", *env["TRAINER_MATCH"].split()]
-    )
+    trainer = _trainer(env["TRAINER_MATCH"])
+    seen = threading.Event()
+    real = pushing.trainer_running
+
+    def observed(match: str, proc: str = "/proc") -> bool:
+        alive = real(match, proc)
+        if alive:
+            seen.set()
+        return alive
+
+    monkeypatch.setattr(pushing, "trainer_running", observed)
+
+    def end_once_seen() -> None:  # so the pusher has seen the trainer alive, whatever the load
+        seen.wait(timeout=60)
+        _end(trainer)
+
+    ender = threading.Thread(target=end_once_seen, daemon=True)
+    ender.start()
     try:
         with record() as events:
             assert pushing.main(env) == 1
     finally:
-        trainer.wait(timeout=10)
+        ender.join(timeout=60)
+        _end(trainer)
     assert "without writing fine_tuning_completed.txt" in events.named("push_aborted")[0]["error"]
 
 
