@@ -243,7 +243,9 @@ class Stack:
 
     # -- processes -------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         process, record = processes.spawn(
             name,
             argv,
@@ -254,7 +256,7 @@ class Stack:
         self._records.append(record)
         self._children[process.pid] = process
         self._save_state()
-        return process.pid
+        return process
 
     def _save_state(self) -> None:
         state = {
@@ -290,10 +292,10 @@ class Stack:
             str(opts.emulator_delete_seconds),
             "--verbose",
         ]
-        pid = self._spawn("aks-emulator", argv, env=_base_env())
+        process = self._spawn("aks-emulator", argv, env=_base_env())
         _wait_http(
             f"{self.emulator_url}/_admin/healthz",
-            pid=pid,
+            process=process,
             ca=self.emulator_ca,
             log=self.work_dir / "logs" / "aks-emulator.log",
         )
@@ -372,21 +374,21 @@ class Stack:
         (port,) = free_ports(1)
         env = self.controller_env(component, probe_port=port)
         name = f"{component.chart}-{index}"
-        pid = self._spawn(name, [sys.executable, "-m", component.module], env=env)
+        process = self._spawn(name, [sys.executable, "-m", component.module], env=env)
         replica = Replica(
             component=component.chart,
             index=index,
-            pid=pid,
+            pid=process.pid,
             probe_port=port,
             log=self.work_dir / "logs" / f"{name}.log",
         )
         self.replicas[component.chart].append(replica)
         self._save_state()
-        _wait_http(f"http://127.0.0.1:{port}/healthz", pid=pid, log=replica.log)
+        _wait_http(f"http://127.0.0.1:{port}/healthz", process=process, log=replica.log)
         return replica
 
     def live_replicas(self, component: Component) -> list[Replica]:
-        return [r for r in self.replicas[component.chart] if _alive(r.pid)]
+        return [r for r in self.replicas[component.chart] if self._children[r.pid].poll() is None]
 
     def leader(self, component: Component) -> Replica | None:
         """The replica holding the component's Lease, if one of ours does."""
@@ -472,10 +474,13 @@ class Stack:
         env.update({"MODEL_DIR": str(model_dir), "ADAPTERS_DIR": str(adapters), "PORT": str(port)})
         name = f"model-runtime-{deployment}"
         argv = [sys.executable if part == "python" else part for part in container["command"]]
-        pid = self._spawn(name, argv, env=env)
+        process = self._spawn(name, argv, env=env)
         url = f"http://127.0.0.1:{port}"
         _wait_http(
-            f"{url}/health", pid=pid, log=self.work_dir / "logs" / f"{name}.log", timeout=300
+            f"{url}/health",
+            process=process,
+            log=self.work_dir / "logs" / f"{name}.log",
+            timeout=300,
         )
         return url
 
@@ -512,7 +517,7 @@ class Stack:
         config.write_text(yaml.safe_dump(self.prometheus_config()))
         (port,) = free_ports(1)
         self.prometheus_url = f"http://127.0.0.1:{port}"
-        pid = self._spawn(
+        process = self._spawn(
             "prometheus",
             [
                 str(binary),
@@ -523,7 +528,9 @@ class Stack:
             env=_base_env(),
         )
         _wait_http(
-            f"{self.prometheus_url}/-/ready", pid=pid, log=self.work_dir / "logs" / "prometheus.log"
+            f"{self.prometheus_url}/-/ready",
+            process=process,
+            log=self.work_dir / "logs" / "prometheus.log",
         )
         self._save_state()
 
@@ -546,28 +553,19 @@ def _base_env() -> dict[str, str]:
     return {k: os.environ[k] for k in keep if k in os.environ}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != b"Z"
-
-
 def _wait_http(
     url: str,
     *,
-    pid: int,
+    process: subprocess.Popen[bytes],
     log: Path,
     ca: Path | None = None,
     timeout: float = STARTUP_TIMEOUT_SECONDS,
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if process.poll() is not None:
             raise StartupError(
-                f"process {pid} exited before {url} answered:\n{processes.log_tail(log)}"
+                f"process {process.pid} exited before {url} answered:\n{processes.log_tail(log)}"
             )
         if ca is not None and not ca.is_file():  # the server writes its CA as it starts
             time.sleep(0.2)

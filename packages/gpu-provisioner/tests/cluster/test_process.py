@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket
 from typing import TYPE_CHECKING
 
 import aiohttp
 
 from gpu_provisioner import main
-from localcluster import poll_until
+from localcluster import free_ports, poll_until
 
 if TYPE_CHECKING:
     import pytest
@@ -19,12 +18,6 @@ if TYPE_CHECKING:
 
     from gpu_provisioner.settings import Settings
     from localcluster import ClusterInfo
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_main_serves_probes_and_metrics_while_leading(
@@ -35,7 +28,7 @@ async def test_main_serves_probes_and_metrics_while_leading(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
-    port = _free_port()
+    (port,) = free_ports(1)
     base = provisioner_settings
     settings = dataclasses.replace(
         base,

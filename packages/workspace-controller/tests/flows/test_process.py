@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -18,12 +17,6 @@ if TYPE_CHECKING:
     from kubernetes_asyncio.client import ApiClient
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_main_leads_serves_probes_and_reconciles(
     kube_cluster: localcluster.ClusterInfo,
     kube_api: ApiClient,
@@ -33,7 +26,7 @@ async def test_main_leads_serves_probes_and_reconciles(
 ) -> None:
     del crds
     monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
-    port = _free_port()
+    (port,) = localcluster.free_ports(1)
     settings = Settings(
         controller=ControllerSettings(
             leader_elect=True,
