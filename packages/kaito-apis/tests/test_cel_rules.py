@@ -110,12 +110,47 @@ CREATE_CASES: list[tuple[str, Callable[[str], Doc], Mutation, str, str | None]] 
     ("url-relative", _tuning, _set("tuning.input.urls", ["data.parquet"]), "must be an absolute http or https URL", None),
     ("tuning-multinode", _tuning, _set("resource.count", 2), "tuning runs on a single node", "resource.count"),
     ("name-not-a-label", _tuning, _set("metadata.name", "ws.dotted"), "name must be a DNS-1123 label", None),
+    # resource.count has a ceiling (issue #13: 1000, 2^31 and 2^63-1 were accepted).
+    ("count-101", _inference, _set("resource.count", 101), "less than or equal to 100", "resource.count"),
+    ("count-1000", _inference, _set("resource.count", 1000), "less than or equal to 100", "resource.count"),
+    ("count-2-31", _inference, _set("resource.count", 2**31), "less than or equal to 100", "resource.count"),
+    ("count-int64-max", _inference, _set("resource.count", 2**63 - 1), "less than or equal to 100", "resource.count"),
+    ("count-zero", _inference, _set("resource.count", 0), "greater than or equal to 1", "resource.count"),
+    # Volume sources: an allow-list; hostPath and every other node-level type named with its path.
+    ("input-hostpath", _tuning, _set("tuning.input", {"volumeSource": {"hostPath": {"path": "/"}}}), "hostPath volumes are not allowed", "tuning.input.volumeSource.hostPath"),
+    ("output-hostpath", _tuning, _set("tuning.output", {"volumeSource": {"hostPath": {"path": "/"}}}), "hostPath volumes are not allowed", "tuning.output.volumeSource.hostPath"),
+    ("adapter-hostpath", _inference, _set("inference.adapters", [{"source": {"name": "a", "volumeSource": {"hostPath": {"path": "/var/lib"}}}}]), "hostPath volumes are not allowed", "inference.adapters[0].source.volumeSource.hostPath"),
+    ("input-nfs", _tuning, _set("tuning.input", {"volumeSource": {"nfs": {"server": "10.0.0.1", "path": "/"}}}), "nfs volumes are not allowed", "tuning.input.volumeSource.nfs"),
+    ("output-git-repo", _tuning, _set("tuning.output", {"volumeSource": {"gitRepo": {"repository": "https://example.com/r"}}}), "gitRepo volumes are not allowed", "tuning.output.volumeSource.gitRepo"),
+    ("hostpath-beside-allowed", _tuning, _set("tuning.output", {"volumeSource": {"emptyDir": {}, "hostPath": {"path": "/"}}}), "hostPath volumes are not allowed", "tuning.output.volumeSource.hostPath"),
+    ("two-volume-types", _tuning, _set("tuning.output", {"volumeSource": {"emptyDir": {}, "persistentVolumeClaim": {"claimName": "c"}}}), "must set exactly one volume type", "tuning.output.volumeSource"),
+    ("unknown-volume-type", _tuning, _set("tuning.input", {"volumeSource": {"madeUp": {"path": "/"}}}), "must set exactly one volume type", "tuning.input.volumeSource"),
+    ("empty-volume-source", _tuning, _set("tuning.output", {"volumeSource": {}}), "must set exactly one volume type", "tuning.output.volumeSource"),
+    ("volume-type-not-object", _tuning, _set("tuning.output", {"volumeSource": {"hostPath": "/"}}), "must be of type object", "tuning.output.volumeSource.hostPath"),
+    # Label selectors: Kubernetes' label syntax and a size limit (issue #13: each was accepted).
+    ("selector-value-space", _tuning, _set("resource.labelSelector.matchLabels", {"app": "a b"}), "must be a label value", None),
+    ("selector-value-unicode", _tuning, _set("resource.labelSelector.matchLabels", {"app": "caf\u00e9"}), "must be a label value", None),
+    ("selector-value-64", _tuning, _set("resource.labelSelector.matchLabels", {"app": "a" * 64}), "Too long", None),
+    ("selector-value-dashes", _tuning, _set("resource.labelSelector.matchLabels", {"app": "-bad-"}), "must be a label value", None),
+    ("selector-key-empty", _tuning, _set("resource.labelSelector.matchLabels", {"": "a"}), "keys must be a label key", "resource.labelSelector.matchLabels"),
+    ("selector-key-two-slashes", _tuning, _set("resource.labelSelector.matchLabels", {"a/b/c": "a"}), "keys must be a label key", "resource.labelSelector.matchLabels"),
+    ("selector-key-space", _tuning, _set("resource.labelSelector.matchLabels", {"a b": "a"}), "keys must be a label key", "resource.labelSelector.matchLabels"),
+    ("selector-key-name-64", _tuning, _set("resource.labelSelector.matchLabels", {"example.com/" + "k" * 64: "a"}), "keys must be a label key", "resource.labelSelector.matchLabels"),
+    ("selector-key-prefix-254", _tuning, _set("resource.labelSelector.matchLabels", {("a" * 60 + ".") * 4 + "a" * 10 + "/k": "a"}), "keys must be a label key", "resource.labelSelector.matchLabels"),
+    ("selector-key-upper-prefix", _tuning, _set("resource.labelSelector.matchLabels", {"Example.com/k": "a"}), "keys must be a label key", "resource.labelSelector.matchLabels"),
+    ("selector-3000-labels", _tuning, _set("resource.labelSelector.matchLabels", {f"k{i}": "v" for i in range(3000)}), "must have at most 32 items", "resource.labelSelector.matchLabels"),
+    ("selector-expression-key", _tuning, _set("resource.labelSelector", {"matchExpressions": [{"key": "-bad-", "operator": "In", "values": ["a"]}]}), "must be a label key", "resource.labelSelector.matchExpressions[0].key"),
+    ("selector-expression-value", _tuning, _set("resource.labelSelector", {"matchExpressions": [{"key": "a", "operator": "In", "values": ["a b"]}]}), "must be a label value", "resource.labelSelector.matchExpressions[0].values[0]"),
+    ("selector-expression-operator", _tuning, _set("resource.labelSelector", {"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}), "Unsupported value", "resource.labelSelector.matchExpressions[0].operator"),
+    ("selector-exists-with-values", _tuning, _set("resource.labelSelector", {"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["b"]}]}), "values must be non-empty for In and NotIn and empty for Exists", "resource.labelSelector.matchExpressions[0].values"),
+    ("selector-in-without-values", _tuning, _set("resource.labelSelector", {"matchExpressions": [{"key": "a", "operator": "In"}]}), "values must be non-empty for In and NotIn", "resource.labelSelector.matchExpressions[0].values"),
 ]  # fmt: skip
 
 V1BETA1_ONLY_CASES = [
     ("partition-mig-no-profile", _inference, _set("resource.partition", {"mode": "mig"}), "mode mig needs a profile and no count", None),
     ("partition-accelerator-profile", _inference, _set("resource.partition", {"mode": "accelerator", "count": 1, "profile": "1g.10gb"}), "mode accelerator needs a count and no profile", None),
     ("tuning-partition", _tuning, _set("resource.partition", {"mode": "accelerator", "count": 1}), "tuning cannot use a GPU partition", "resource.partition"),
+    ("partition-gpus", _inference, _set("resource.partition", {"mode": "accelerator", "count": 2**31}), "less than or equal to 16", "resource.partition.count"),
 ]  # fmt: skip
 
 VERSIONS = ["kaito.sh/v1alpha1", "kaito.sh/v1beta1"]
@@ -206,6 +241,18 @@ ACCEPTED_VARIANTS: list[tuple[str, Callable[[str], Doc], Mutation]] = [
     ("public-url-by-ip", _tuning, _set("tuning.input.urls", ["https://20.1.2.3/data.parquet"])),
     ("public-host-like-private", _tuning, _set("tuning.input.urls", ["https://10.example.com/d", "https://metadata-store.example.com/d", "https://172.32.0.1/d"])),
     ("selector-in", _tuning, _set("resource.labelSelector", {"matchExpressions": [{"key": "a", "operator": "In", "values": ["b"]}]})),
+    ("count-100", _inference, _set("resource.count", 100)),
+    ("input-pvc", _tuning, _set("tuning.input", {"volumeSource": {"persistentVolumeClaim": {"claimName": "data", "readOnly": True}}})),
+    ("input-configmap", _tuning, _set("tuning.input", {"volumeSource": {"configMap": {"name": "data"}}})),
+    ("input-secret", _tuning, _set("tuning.input", {"volumeSource": {"secret": {"secretName": "data"}}})),
+    ("input-csi", _tuning, _set("tuning.input", {"volumeSource": {"csi": {"driver": "blob.csi.azure.com", "volumeAttributes": {"containerName": "data"}}}})),
+    ("input-azure-file", _tuning, _set("tuning.input", {"volumeSource": {"azureFile": {"secretName": "s", "shareName": "data"}}})),
+    ("output-azure-disk", _tuning, _set("tuning.output", {"volumeSource": {"azureDisk": {"diskName": "d", "diskURI": "/subscriptions/x/disks/d"}}})),
+    ("output-ephemeral", _tuning, _set("tuning.output", {"volumeSource": {"ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}})),
+    ("adapter-pvc", _inference, _set("inference.adapters", [{"source": {"name": "a", "volumeSource": {"persistentVolumeClaim": {"claimName": "adapters"}}}}])),
+    ("selector-label-syntax", _tuning, _set("resource.labelSelector.matchLabels", {"example.com/team-a_b.c": "Value-1_x.y", "k": "", "a" * 63: "v" * 63, ("a" * 60 + ".") * 4 + "a" * 9 + "/k": "z"})),
+    ("selector-32-labels", _tuning, _set("resource.labelSelector.matchLabels", {f"k{i}": "v" for i in range(32)})),
+    ("instance-type-lower-case", _inference, _set("resource.instanceType", "standard_nc6s_v3")),
 ]  # fmt: skip
 
 

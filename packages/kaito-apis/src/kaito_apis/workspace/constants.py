@@ -98,3 +98,15 @@ ANNOTATION_HASH: Final = "workspace.kaito.io/hash"
 ANNOTATION_REVISION: Final = "workspace.kaito.io/revision"
 
 MAX_ADAPTERS: Final = 10
+
+MAX_NODE_COUNT: Final = 100
+"""The most GPU nodes one Workspace may have (resource.count, status.targetNodeCount).
+
+The CRD's hard ceiling; the admission policy's cap (a chart value, 10 by default) is the working
+limit below it. Why 100: every NodeClaim becomes an AKS agent pool of its own and AKS allows 100
+agent pools per cluster, so no Workspace can ever get more nodes than that on AKS; real Kaito
+manifests ask for 1 to a handful (the preset catalog never needs more than 3)."""
+
+MAX_PARTITION_GPUS: Final = 16
+"""The most whole GPUs resource.partition.count may ask for: no Azure or AWS GPU VM has more than 8
+GPUs; 16 leaves room without admitting absurd numbers."""

@@ -316,13 +316,14 @@ class ResourceSpec(_base.KubeModel):
         int,
         pydantic.Field(
             ge=1,
+            le=constants.MAX_NODE_COUNT,
             json_schema_extra={
                 "x-crd-default": True,
                 **_base.cel(Rule(rule=_base.IMMUTABLE, message="resource.count is immutable")),
             },
         ),
     ] = 1
-    """The number of GPU nodes (deprecated in v1beta1: the node count is estimated)."""
+    """The number of GPU nodes, 1 to 100 (deprecated in v1beta1: the node count is estimated)."""
     instance_type: Annotated[str, pydantic.Field(max_length=128)] | None = None
     """The GPU VM size of the nodes to create, e.g. Standard_NC6s_v3."""
     label_selector: Annotated[

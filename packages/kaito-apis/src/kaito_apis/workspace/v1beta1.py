@@ -87,8 +87,8 @@ class PartitionSpec(_base.KubeModel):
     """mig (a MIG profile slice) or accelerator (a number of whole GPUs)."""
     profile: Annotated[str, pydantic.Field(max_length=64)] | None = None
     """The MIG profile, e.g. 1g.10gb (mode mig only)."""
-    count: Annotated[int, pydantic.Field(ge=1)] | None = None
-    """How many whole GPUs (mode accelerator only)."""
+    count: Annotated[int, pydantic.Field(ge=1, le=constants.MAX_PARTITION_GPUS)] | None = None
+    """How many whole GPUs, at most 16 (mode accelerator only)."""
 
 
 class ResourceSpec(v1alpha1.ResourceSpec):
@@ -141,7 +141,9 @@ class WorkspaceStatus(v1alpha1.WorkspaceStatus):
 
     state: constants.State | None = None
     """One word: Pending, Running, Succeeded, Failed (tuning) or Ready, NotReady (inference)."""
-    target_node_count: Annotated[int, pydantic.Field(ge=0, le=2**31 - 1)] | None = None
+    target_node_count: Annotated[int, pydantic.Field(ge=0, le=constants.MAX_NODE_COUNT)] | None = (
+        None
+    )
     """How many GPU nodes the workload needs; estimated once and then kept."""
     performance: Performance | None = None
     """Benchmark results of the inference server."""
