@@ -151,6 +151,11 @@ def test_admission_policy_is_the_generated_one(helm: Any) -> None:
         or d["metadata"]["name"] == "preset-catalog"
     ]
     assert rendered == list(yaml.safe_load_all(yaml.safe_dump_all(expected)))
+    capped = helm.template(
+        "workspace-controller", {"provisioning": {"maxNodesPerWorkspace": 25}}, namespace="kaito-x"
+    )
+    (policy,) = [d for d in capped if d["kind"] == "ValidatingAdmissionPolicy"]
+    assert policy == admission_manifests(namespace="kaito-x", max_nodes_per_workspace=25)[1]
     disabled = helm.template("workspace-controller", {"admission": {"enabled": False}})
     assert not [d for d in disabled if d["kind"].startswith("ValidatingAdmissionPolicy")]
 

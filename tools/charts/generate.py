@@ -6,7 +6,8 @@ tests/charts/test_generated.py runs it):
 - each chart's ``crds/``: byte copies of the repository's ``crds/*.yaml`` (``make crds``);
 - workspace-controller ``files/admission.yaml``: the catalog ConfigMap, the
   ValidatingAdmissionPolicy and its bindings as ``python -m workspace_controller.admission``
-  prints them, for the namespace ``__RELEASE_NAMESPACE__`` (the template substitutes it);
+  prints them, for the namespace ``__RELEASE_NAMESPACE__`` and the node cap
+  ``__MAX_NODES_PER_WORKSPACE__`` (the template substitutes both);
 - workspace-controller ``files/tuning/<method>.yaml``: ``preset_catalog.default_tuning_config``
   for lora and qlora, the ``training_config.yaml`` of the default tuning ConfigMaps.
 """
@@ -27,6 +28,8 @@ from workspace_controller.admission import admission_manifests
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "charts"
 NAMESPACE_PLACEHOLDER = "__RELEASE_NAMESPACE__"
+MAX_NODES_PLACEHOLDER = "__MAX_NODES_PER_WORKSPACE__"
+"""Replaced by the template with provisioning.maxNodesPerWorkspace (the policy's global cap)."""
 CRDS = {
     "workspace-controller": ["kaito.sh_workspaces.yaml"],
     "gpu-provisioner": ["karpenter.sh_machines.yaml", "karpenter.sh_nodeclaims.yaml"],
@@ -40,7 +43,9 @@ def generated() -> dict[Path, str]:
     for chart, names in CRDS.items():
         for name in names:
             files[CHARTS / chart / "crds" / name] = (ROOT / "crds" / name).read_text()
-    manifests = admission_manifests(namespace=NAMESPACE_PLACEHOLDER)
+    manifests = admission_manifests(
+        namespace=NAMESPACE_PLACEHOLDER, max_nodes_per_workspace=MAX_NODES_PLACEHOLDER
+    )
     files[CHARTS / "workspace-controller" / "files" / "admission.yaml"] = (
         HEADER + admission_cli.render(manifests)
     )

@@ -64,6 +64,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   value: {{ $p.defaultStorageGib | int64 | quote }}
 - name: WORKSPACE_CONTROLLER_PROVISIONING_NODE_READY_POLL_SECONDS
   value: {{ $p.nodeReadyPollSeconds | float64 | quote }}
+- name: WORKSPACE_CONTROLLER_PROVISIONING_MAX_NODES_PER_WORKSPACE
+  value: {{ $p.maxNodesPerWorkspace | int64 | quote }}
 - name: WORKSPACE_CONTROLLER_IMAGES_REGISTRY
   value: {{ $i.registry | quote }}
 - name: WORKSPACE_CONTROLLER_IMAGES_PULL_POLICY

@@ -12,6 +12,7 @@ import enum
 import typing
 
 import controller_kit
+from workspace_controller.admission import rules
 
 if typing.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -56,6 +57,10 @@ class ProvisioningSettings:
     """Disk requested for a claim when the preset does not say (template workspaces)."""
     node_ready_poll_seconds: float = 2.0
     """How soon to look again while nodes are provisioning."""
+    max_nodes_per_workspace: int = rules.DEFAULT_MAX_NODES_PER_WORKSPACE
+    """The most GPU nodes one Workspace may ask for (resource.count): the admission policy's
+    global cap (a namespace annotation kaito.sh/max-nodes-per-workspace replaces it there) and the
+    cap the controller's own admission check applies. At most 100, the CRD's ceiling."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -66,8 +71,10 @@ class ImageSettings:
     """Registry of the preset runtime images (PRESET_REGISTRY_NAME in Kaito)."""
     pull_policy: str = "IfNotPresent"
     """imagePullPolicy of every container the controller creates."""
-    data_downloader: str = "curlimages/curl:8.11.1"
-    """Init container that downloads tuning input URLs."""
+    data_downloader: str = ""
+    """Image of the init container that downloads tuning input URLs (it runs ``python -m
+    model_runtime download``, which connects only to public addresses it has checked); empty:
+    the preset's runtime image, the one the trainer runs, so the node pulls nothing extra."""
     image_puller: str = "quay.io/skopeo/stable:v1.17.0"
     """Init container that copies /data out of an input or adapter image."""
     adapter_pusher: str = ""

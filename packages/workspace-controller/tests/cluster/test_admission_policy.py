@@ -43,7 +43,11 @@ from workspace_controller.admission import (
     admission_violations,
     policy_manifests,
 )
-from workspace_controller.admission.rules import BYPASS_HINT
+from workspace_controller.admission.rules import (
+    ANNOTATION_MAX_NODES_PER_WORKSPACE,
+    BYPASS_HINT,
+    node_count_message,
+)
 
 if TYPE_CHECKING:
     from kubernetes_asyncio.client import ApiClient
@@ -261,6 +265,20 @@ REJECTED: list[tuple[str, Callable[[str], Doc], Mutation, str]] = [
     ("two-nodes-too-few", _inference, _all(_set("inference.preset.name", "phi-4"), _set("resource.count", 2)), "resource.instanceType: Insufficient total GPU memory: 2 nodes of instance type Standard_NC6s_v3 have a total of 32 GiB, but preset phi-4 requires at least 40 GiB; preset phi-4 can be split across nodes, 3 would fit it" + FIT_HINT),
     ("vllm-cannot-split", _inference, _all(_set("inference.preset.name", "falcon-40b"), _set("resource.instanceType", "Standard_NC48ads_A100_v4"), _annotate(runtime="vllm")), "resource.instanceType: Insufficient per GPU memory: instance type Standard_NC48ads_A100_v4 has 80 GiB per GPU, but preset falcon-40b requires at least 90 GiB per GPU (vLLM cannot split this model across GPUs)" + FIT_HINT),
     ("not-across-nodes", _inference, _all(_set("inference.preset.name", "falcon-40b"), _set("resource.count", 2)), "resource.count: Multi-node distributed inference is not supported for preset falcon-40b: one Standard_NC6s_v3 node has 16 GiB of GPU memory, the model needs 90 GiB; choose a larger instance type; resource.instanceType: Insufficient number of GPUs: instance type Standard_NC6s_v3 provides 1 GPU(s) to one instance of the model, but preset falcon-40b requires at least 2; resource.instanceType: Insufficient total GPU memory: instance type Standard_NC6s_v3 has a total of 16 GiB, but preset falcon-40b requires at least 90 GiB" + FIT_HINT),
+    # resource.count: the chart's global cap (10 by default; the CRD's ceiling is 100).
+    ("too-many-nodes", _inference, _all(_set("inference.preset.name", "phi-3-medium-128k-instruct"), _set("resource.count", 11)), "resource.count: 11 nodes requested, more than the 10 a Workspace may use here; a cluster administrator sets this limit (chart value provisioning.maxNodesPerWorkspace, or the namespace annotation kaito.sh/max-nodes-per-workspace)"),
+    # instanceType is matched case-insensitively, and the message names the catalog's spelling.
+    ("sku-lower-case-undersized", _inference, _all(_set("inference.preset.name", "phi-3-medium-128k-instruct"), _set("resource.instanceType", "standard_nc6s_v3")), "resource.instanceType: Insufficient total GPU memory: instance type Standard_NC6s_v3 has a total of 16 GiB, but preset phi-3-medium-128k-instruct requires at least 28 GiB; preset phi-3-medium-128k-instruct can be split across nodes, 2 would fit it" + FIT_HINT),
+    ("sku-unicode-lookalike", _inference, _set("resource.instanceType", "Standard_NC6\u0455_v3"), 'resource.instanceType: Unsupported instance type "Standard_NC6\u0455_v3": preset catalog 0.1.0 does not list it; `python -m preset_catalog list --instance-types` shows every supported instance type'),
+    # Messages repeat user input cut to 64 characters and on one line (issue #13: an oversized
+    # runtime annotation made the user read "failed expression: ...").
+    ("huge-runtime-annotation", _inference, _annotate(runtime="x" * 200_000), 'metadata.annotations[kaito.sh/runtime]: unsupported value "' + "x" * 64 + '\u2026", must be one of vllm, transformers'),
+    ("multi-line-annotation", _inference, _annotate(performance_mode="fast\nslow\r\n"), 'metadata.annotations[kaito.sh/performance-mode]: unsupported value "fast slow  ", must be one of balanced, interactivity, throughput'),
+    ("unicode-annotations", _inference, _annotate(node_image_family="\U0001f600" * 70, use_local_weights="\u202eyes"), 'metadata.annotations[kaito.sh/node-image-family]: unsupported value "' + "\U0001f600" * 64 + '\u2026", must be one of ubuntu, azurelinux; metadata.annotations[kaito.sh/use-local-weights]: unsupported value "\u202eyes", must be one of true, false'),
+    ("long-unicode-preset", _inference, _set("inference.preset.name", "\u00e9" * 253), 'inference.preset.name: Unsupported preset name "' + "\u00e9" * 64 + '\u2026"; `python -m preset_catalog list` shows every preset'),
+    ("multi-line-preset", _tuning, _set("tuning.preset.name", "phi-3\nmini"), 'tuning.preset.name: Unsupported preset name "phi-3 mini"; `python -m preset_catalog list` shows every preset'),
+    ("long-model-id", _inference, _set("inference.preset.name", "org/" + "m" * 249), 'inference.preset.name: Unsupported preset name "org/' + "m" * 60 + '\u2026": Hugging Face model ids are accepted only where the catalog lists them as an alias of a preset; `python -m preset_catalog list` shows every preset'),
+    ("long-sku", _inference, _set("resource.instanceType", "S" * 128), 'resource.instanceType: Unsupported instance type "' + "S" * 64 + '\u2026": preset catalog 0.1.0 does not list it; `python -m preset_catalog list --instance-types` shows every supported instance type'),
 ]  # fmt: skip
 
 # The rules whose Python message adds did-you-mean suggestions the policy cannot compute.
@@ -323,6 +341,10 @@ ACCEPTED: list[tuple[str, Callable[[str], Doc], Mutation]] = [
     ("annotation-values", _inference, _annotate(runtime="transformers", node_image_family="azurelinux", performance_mode="throughput", use_local_weights="false")),
     ("adapters-with-transformers", _inference, _all(_set("inference.preset.name", "falcon-7b"), _annotate(runtime="transformers"), _set("inference.adapters", ADAPTER))),
     ("aws-sku", _tuning, _set("resource.instanceType", "g5.xlarge")),
+    ("sku-lower-case", _inference, _set("resource.instanceType", "standard_nc6s_v3")),
+    ("sku-lower-case-tuning", _tuning, _set("resource.instanceType", "standard_nc6s_v3")),
+    ("nodes-at-the-cap", _inference, _all(_set("inference.preset.name", "phi-3-medium-128k-instruct"), _set("resource.count", 10))),
+    ("unknown-annotation-huge", _inference, lambda doc: doc["metadata"].setdefault("annotations", {}).update({"example.com/notes": "\u00e9\n" * 50_000})),
 ]  # fmt: skip
 
 
@@ -500,3 +522,100 @@ async def test_missing_catalog_denies_creates_but_not_updates(
                 "ValidatingAdmissionPolicyBinding",
                 binding["metadata"]["name"],
             )
+
+
+async def _annotate_namespace(api: ApiClient, namespace: str, value: str | None) -> None:
+    await localcluster.request(
+        api,
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}",
+        body={"metadata": {"annotations": {ANNOTATION_MAX_NODES_PER_WORKSPACE: value}}},
+        content_type="application/merge-patch+json",
+    )
+
+
+async def test_namespace_annotation_replaces_the_node_cap(
+    policy: str, kube_api: ApiClient, kube_namespace: str
+) -> None:
+    """A cluster administrator's annotation on a Namespace sets that namespace's cap."""
+    del policy
+    await _label_namespace(kube_api, kube_namespace)
+    await _wait_until_enforced(kube_api, kube_namespace)
+
+    def with_count(count: int) -> Doc:
+        return _with(
+            _inference(),
+            _set("inference.preset.name", "phi-3-medium-128k-instruct"),
+            _set("resource.count", count),
+        )
+
+    async def verdict_settles(count: int, expected: str | None) -> None:
+        async def settled() -> bool:
+            return await _denial(_create(kube_api, with_count(count), kube_namespace)) == expected
+
+        # The API server reads the Namespace from its informer: give it a moment to see a change.
+        await localcluster.poll_until(
+            settled, description=f"count {count} -> {expected}", timeout_seconds=30
+        )
+
+    def over(count: int, limit: int) -> str:
+        return f"resource.count: {node_count_message(count, limit)}"
+
+    await _annotate_namespace(kube_api, kube_namespace, "2")
+    await verdict_settles(3, over(3, 2))
+    await verdict_settles(2, None)
+    await _annotate_namespace(kube_api, kube_namespace, "40")
+    await verdict_settles(40, None)
+    await verdict_settles(41, over(41, 40))
+    await _annotate_namespace(kube_api, kube_namespace, "0")
+    await verdict_settles(1, over(1, 0))
+    # Unreadable values are ignored: the global cap (10) applies, and nothing fails to evaluate.
+    for unreadable in ("many", "-1", "12345", "1e3", " 5", "\u0664"):
+        await _annotate_namespace(kube_api, kube_namespace, unreadable)
+        await verdict_settles(11, over(11, 10))
+    await _annotate_namespace(kube_api, kube_namespace, None)
+    await verdict_settles(10, None)
+
+
+# (id, mutation of an inference Workspace, the field the message must start with)
+ODD_INPUTS: list[tuple[str, Mutation, str]] = [
+    ("runtime-256k", _annotate(runtime="r" * (256 * 1024 - 200)), "metadata.annotations[kaito.sh/runtime]"),
+    ("runtime-newlines", _annotate(runtime="\n" * 5000), "metadata.annotations[kaito.sh/runtime]"),
+    ("runtime-empty", _annotate(runtime=""), "metadata.annotations[kaito.sh/runtime]"),
+    ("runtime-space", _annotate(runtime=" "), "metadata.annotations[kaito.sh/runtime]"),
+    ("runtime-nul-and-bidi", _annotate(runtime="\x00\u202e\u200b"), "metadata.annotations[kaito.sh/runtime]"),
+    ("every-annotation-huge", _annotate(runtime="\U0001f600" * 10_000, node_image_family="\u00e9" * 10_000, performance_mode="p" * 10_000, use_local_weights="\r\n" * 10_000), "metadata.annotations[kaito.sh/runtime]"),
+    ("preset-253-emoji", _set("inference.preset.name", "\U0001f600" * 253), "inference.preset.name"),
+    ("preset-newlines", _set("inference.preset.name", "\n" * 253), "inference.preset.name"),
+    ("preset-slashes", _set("inference.preset.name", "/" * 253), "inference.preset.name"),
+    ("preset-quotes", _set("inference.preset.name", "'\"\\" * 80), "inference.preset.name"),
+    ("sku-128-unicode", _set("resource.instanceType", "\u0130" * 128), "resource.instanceType"),
+    ("sku-newlines", _set("resource.instanceType", "\r\n" * 64), "resource.instanceType"),
+    ("count-100", _all(_set("inference.preset.name", "phi-3-medium-128k-instruct"), _set("resource.count", 100)), "resource.count"),
+    ("fit-huge-count", _all(_set("inference.preset.name", "falcon-40b"), _set("resource.count", 10)), "resource.count"),
+    ("runtime-and-huge-bypass", _all(_set("inference.preset.name", "phi-4-mini-instruct"), _annotate(runtime="transformers", bypass_resource_checks="b" * 100_000)), "metadata.annotations[kaito.sh/runtime]"),
+    ("adapters-and-unicode", _all(_set("inference.preset.name", "falcon-7b"), _set("inference.adapters", [{"source": {"name": "a", "image": "registry.example.com/\u00e9:1"}}])), "inference.adapters"),
+    ("deprecated-with-odd-annotations", _all(_set("inference.preset.name", "phi-2"), _annotate(performance_mode="balanced", node_image_family="ubuntu")), "inference.preset.name"),
+]  # fmt: skip
+
+MESSAGE_LIMIT_BYTES = 5 * 1024  # the API server drops a longer message expression result
+
+
+@pytest.mark.parametrize("api_version", VERSIONS)
+@pytest.mark.parametrize(("case", "mutate", "field"), ODD_INPUTS, ids=[c[0] for c in ODD_INPUTS])
+async def test_every_message_is_total(
+    policy: str, kube_api: ApiClient, api_version: str, case: str, mutate: Mutation, field: str
+) -> None:
+    """Oversized and odd input gets the rule's own message: one line, bounded, field first."""
+    del case
+    doc = _with(_inference(api_version), mutate)
+    denial = await _denial(_create(kube_api, doc, policy))
+    assert denial is not None
+    assert "failed expression" not in denial
+    assert "\n" not in denial
+    assert len(denial.encode()) < MESSAGE_LIMIT_BYTES
+    assert denial.startswith(f"{field}: "), denial
+    mirror = _mirror(doc)
+    assert mirror, "the Python mirror admits what the policy rejects"
+    if mirror[0].rule not in _NAME_RULES:
+        assert _expected_message(mirror) == denial

@@ -20,6 +20,7 @@ from workspace_controller.admission import (
     AdmissionRule,
     AdmissionViolation,
     admission_violations,
+    rules,
 )
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
@@ -124,6 +125,11 @@ REJECTED: list[tuple[str, Callable[[], Doc], Mutation, R, Any, str, str]] = [
     ("reserved-selector", _inference, _set("resource.labelSelector", {"matchLabels": {"kaito.sh/workspace": "ws"}}), R.SELECTOR_NOT_RESERVED, AdmissionCode.RESERVED_SELECTOR_LABELS, "resource.labelSelector.matchLabels", "every key is reserved for the controller"),
     ("inference-memory", _inference, _set("inference.preset.name", "phi-3-medium-128k-instruct"), R.GPU_FIT, VC.INSUFFICIENT_TOTAL_GPU_MEMORY, "resource.instanceType", "Insufficient total GPU memory: instance type Standard_NC6s_v3 has a total of 16 GiB, but preset phi-3-medium-128k-instruct requires at least 28 GiB"),
     ("tuning-memory", _tuning, _all(_set("tuning.preset.name", "phi-3-medium-128k-instruct"), _set("tuning.method", "LoRA")), R.GPU_FIT, VC.INSUFFICIENT_PER_GPU_MEMORY, "resource.instanceType", "Insufficient per GPU memory: instance type Standard_NC6s_v3 has 16 GiB per GPU, but lora tuning of preset phi-3-medium-128k-instruct needs 32.5 GiB on every GPU (each GPU trains a full replica)"),
+    ("node-count", _inference, _set("resource.count", 11), R.NODE_COUNT_LIMIT, AdmissionCode.TOO_MANY_NODES, "resource.count", "11 nodes requested, more than the 10 a Workspace may use here; a cluster administrator sets this limit"),
+    ("huge-annotation", _inference, _annotate(runtime="x" * 200_000), R.ANNOTATION_VALUES, AdmissionCode.INVALID_ANNOTATION, "metadata.annotations[kaito.sh/runtime]", 'unsupported value "' + "x" * 64 + '…", must be one of vllm, transformers'),
+    ("multi-line-annotation", _inference, _annotate(performance_mode="fast\nslow\r"), R.ANNOTATION_VALUES, AdmissionCode.INVALID_ANNOTATION, "metadata.annotations[kaito.sh/performance-mode]", 'unsupported value "fast slow ", must be one of'),
+    ("long-preset-name", _inference, _set("inference.preset.name", "\u00e9" * 253), R.PRESET_KNOWN, AdmissionCode.UNKNOWN_PRESET, "inference.preset.name", 'Unsupported preset name "' + "\u00e9" * 64 + '…"'),
+    ("multi-line-sku", _inference, _set("resource.instanceType", "Standard_NC6s_v3\n"), R.INSTANCE_TYPE_KNOWN, AdmissionCode.UNKNOWN_INSTANCE_TYPE, "resource.instanceType", 'Unsupported instance type "Standard_NC6s_v3 "'),
 ]  # fmt: skip
 
 
@@ -195,6 +201,32 @@ def test_bypass_annotation_does_not_bypass_the_other_rules() -> None:
     )
     assert [v.code for v in violations] == [VC.PRESET_DEPRECATED]
     assert not violations[0].bypassable
+
+
+def test_node_count_cap_is_a_parameter() -> None:
+    doc = _with_count(_inference(), 25)
+    ws = v1beta1.Workspace.model_validate(doc)
+    assert admission_violations(ws, max_nodes_per_workspace=25) == []
+    (violation,) = admission_violations(ws, max_nodes_per_workspace=24)
+    assert violation.rule is R.NODE_COUNT_LIMIT
+    assert str(violation).startswith("resource.count: 25 nodes requested, more than the 24 ")
+
+
+def _with_count(doc: Doc, count: int) -> Doc:
+    doc["resource"]["count"] = count
+    doc["inference"]["preset"]["name"] = "phi-3-medium-128k-instruct"  # splits across nodes
+    return doc
+
+
+@pytest.mark.parametrize(
+    "text", ["", "a", "x" * 64, "x" * 65, "\u00e9" * 100, "a\nb\r\nc", "\U0001f600" * 70]
+)
+def test_echo_is_short_and_on_one_line(text: str) -> None:
+    echoed = rules.echo(text)
+    assert "\n" not in echoed
+    assert "\r" not in echoed
+    assert len(echoed) <= rules.ECHO_LIMIT + 1
+    assert echoed == text.replace("\n", " ").replace("\r", " ") or echoed.endswith("\u2026")
 
 
 def test_only_gpu_fit_is_bypassable() -> None:

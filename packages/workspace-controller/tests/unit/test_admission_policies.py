@@ -19,7 +19,7 @@ import yaml
 
 import preset_catalog
 from workspace_controller import admission
-from workspace_controller.admission import AdmissionRule
+from workspace_controller.admission import AdmissionRule, policies, rules
 from workspace_controller.admission.__main__ import main
 
 Manifest = dict[str, Any]
@@ -243,3 +243,42 @@ def test_cli_requires_a_namespace(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([])
     assert "--namespace" in capsys.readouterr().err
+
+
+def test_global_node_cap_is_the_first_variable() -> None:
+    policy, *_ = admission.policy_manifests(
+        catalog_configmap_name="c", catalog_namespace="n", max_nodes_per_workspace=25
+    )
+    assert policy["spec"]["variables"][0] == {"name": "globalMaxNodes", "expression": "25"}
+    default, *_ = admission.policy_manifests(catalog_configmap_name="c", catalog_namespace="n")
+    assert default["spec"]["variables"][0]["expression"] == str(
+        rules.DEFAULT_MAX_NODES_PER_WORKSPACE
+    )
+
+
+def test_cli_takes_the_node_cap() -> None:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["--namespace", "ns", "--max-nodes-per-workspace", "3"]) == 0
+    policy = next(d for d in yaml.safe_load_all(out.getvalue()) if d["kind"].endswith("Policy"))
+    assert policy["spec"]["variables"][0] == {"name": "globalMaxNodes", "expression": "3"}
+
+
+# Strings a user controls that a message may repeat; each must go through the echo (cut, one line).
+_USER_STRINGS = (
+    "variables.presetName",
+    "variables.instanceType",
+    *(f"variables.annotations['{key}']" for key in rules.ANNOTATION_VALUES),
+)
+
+
+def test_messages_repeat_user_strings_only_through_the_echo() -> None:
+    spec = _policy()["spec"]
+    texts = [v.get("messageExpression", "") for v in spec["validations"]]
+    texts += [v["expression"] for v in spec["variables"] if v["name"] == "annotationProblems"]
+    for text in texts:
+        for user in _USER_STRINGS:
+            echoed = text.replace(policies._echo(user), "ECHOED")
+            # What remains may test the string (contains, in, ==) but never concatenate it.
+            assert not re.search(rf"\+\s*{re.escape(user)}(?![.\w])", echoed), (user, text)
+            assert not re.search(rf"{re.escape(user)}\s*\+", echoed), (user, text)

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from workspace_controller.admission import rules
 from workspace_controller.admission.policies import (
     DEFAULT_CATALOG_CONFIGMAP_NAME,
     DEFAULT_POLICY_NAME,
@@ -50,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--catalog-name", default=DEFAULT_CATALOG_CONFIGMAP_NAME)
     parser.add_argument("--policy-name", default=DEFAULT_POLICY_NAME)
+    parser.add_argument(
+        "--max-nodes-per-workspace",
+        type=int,
+        default=rules.DEFAULT_MAX_NODES_PER_WORKSPACE,
+        help="global cap on resource.count (a namespace annotation "
+        f"{rules.ANNOTATION_MAX_NODES_PER_WORKSPACE} replaces it there)",
+    )
     args = parser.parse_args(argv)
     sys.stdout.write(
         render(
@@ -57,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 namespace=args.namespace,
                 catalog_configmap_name=args.catalog_name,
                 policy_name=args.policy_name,
+                max_nodes_per_workspace=args.max_nodes_per_workspace,
             )
         )
     )

@@ -43,9 +43,16 @@ _RULE_ORDER: Final = {rule: index for index, rule in enumerate(AdmissionRule)}
 
 
 def admission_violations(
-    ws: v1beta1.Workspace, *, catalog: preset_catalog.Catalog | None = None
+    ws: v1beta1.Workspace,
+    *,
+    catalog: preset_catalog.Catalog | None = None,
+    max_nodes_per_workspace: int = rules.DEFAULT_MAX_NODES_PER_WORKSPACE,
 ) -> list[AdmissionViolation]:
-    """Every admission rule ``ws`` breaks, in the policy's order; empty when it is admissible."""
+    """Every admission rule ``ws`` breaks, in the policy's order; empty when it is admissible.
+
+    ``max_nodes_per_workspace`` is the cap on ``resource.count`` the policy applies (the chart's
+    value; pass the namespace's own cap where it has one).
+    """
     catalog = catalog or preset_catalog.load_catalog()
     annotations = ws.metadata.annotations or {}
     found = _annotation_violations(annotations)
@@ -69,6 +76,15 @@ def admission_violations(
     if preset is not None:
         found += _fit_violations(ws, preset, sku, annotations, catalog)
     found += _selector_violations(ws)
+    if ws.resource.count > max_nodes_per_workspace:
+        found.append(
+            AdmissionViolation(
+                rule=AdmissionRule.NODE_COUNT_LIMIT,
+                code=AdmissionCode.TOO_MANY_NODES,
+                field="resource.count",
+                message=rules.node_count_message(ws.resource.count, max_nodes_per_workspace),
+            )
+        )
     return sorted(found, key=lambda v: _RULE_ORDER[v.rule])
 
 
@@ -78,7 +94,10 @@ def _annotation_violations(annotations: dict[str, str]) -> list[AdmissionViolati
             rule=AdmissionRule.ANNOTATION_VALUES,
             code=AdmissionCode.INVALID_ANNOTATION,
             field=f"metadata.annotations[{key}]",
-            message=f'unsupported value "{annotations[key]}", must be one of {", ".join(allowed)}',
+            message=(
+                f'unsupported value "{rules.echo(annotations[key])}", '
+                f"must be one of {', '.join(allowed)}"
+            ),
         )
         for key, allowed in rules.ANNOTATION_VALUES.items()
         if key in annotations and annotations[key] not in allowed
@@ -105,7 +124,7 @@ def _resolve_preset(
                 rule=AdmissionRule.PRESET_KNOWN,
                 code=AdmissionCode.UNKNOWN_PRESET,
                 field=field,
-                message=f'Unsupported preset name "{name}"{model_id}; {hint}',
+                message=f'Unsupported preset name "{rules.echo(name)}"{model_id}; {hint}',
             )
         ]
 
@@ -129,7 +148,8 @@ def _resolve_instance_type(
                 code=AdmissionCode.UNKNOWN_INSTANCE_TYPE,
                 field="resource.instanceType",
                 message=(
-                    f'Unsupported instance type "{name}": preset catalog {catalog.version} does '
+                    f'Unsupported instance type "{rules.echo(name)}": preset catalog '
+                    f"{catalog.version} does "
                     f"not list it; {hint}"
                 ),
             )

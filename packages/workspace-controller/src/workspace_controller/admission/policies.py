@@ -14,6 +14,12 @@ Shape of the policy:
 - one validation per :class:`~.rules.AdmissionRule`, in that order, each message starting with the
   field it is about (the API server reports only the first failing validation of a policy, and
   puts no field path on a policy's denial);
+- every message expression is total: user input it repeats goes through :func:`_echo` (at most
+  ``ECHO_LIMIT`` characters, no line breaks), because the API server replaces a result over 5 KiB
+  or spanning lines with "failed expression: <the validation>";
+- the cap on ``resource.count`` is the policy's own variable ``globalMaxNodes`` (the chart's
+  ``provisioning.maxNodesPerWorkspace``), replaced per namespace by the Namespace annotation
+  ``kaito.sh/max-nodes-per-workspace``;
 - two bindings: CREATE fails closed without the catalog, UPDATE does not (the controller's
   finalizer must stay removable), see :func:`policy_manifests`;
 - on UPDATE only what can still change is checked again: annotation values that changed, and
@@ -60,6 +66,7 @@ POLICY_API_VERSION: Final = "admissionregistration.k8s.io/v1"
 Manifest = dict[str, Any]
 
 _RUNTIME = constants.ANNOTATION_RUNTIME
+_MAX_NODES = rules.ANNOTATION_MAX_NODES_PER_WORKSPACE
 _BYPASS = constants.ANNOTATION_BYPASS_RESOURCE_CHECKS
 
 
@@ -75,6 +82,20 @@ def _list(items: tuple[str, ...] | list[str]) -> str:
 def _annotation(key: str, annotations: str = "variables.annotations") -> str:
     """The value of annotation ``key``, or '' when it is not set."""
     return f"({_lit(key)} in {annotations} ? {annotations}[{_lit(key)}] : '')"
+
+
+def _echo(text: str) -> str:
+    """CEL: the user's string ``text`` cut to ECHO_LIMIT characters and kept on one line.
+
+    Mirrors :func:`.rules.echo`. Without it a message could exceed the API server's 5 KiB limit for
+    a message expression's result, or contain a line break, and the user would read
+    "failed expression: ..." instead of the message.
+    """
+    limit = rules.ECHO_LIMIT
+    return (
+        f"({text}.size() <= {limit} ? {text} : {text}.substring(0, {limit}) + '\\u2026')"
+        ".replace('\\n', ' ').replace('\\r', ' ')"
+    )
 
 
 def _gib_of_mib(mib: str) -> str:
@@ -100,7 +121,7 @@ def _annotation_problems() -> str:
         suffix = _lit('", must be one of ' + ", ".join(allowed))
         problems.append(
             f"{_lit(key)} in variables.annotations && !({value} in {_list(allowed)}) "
-            f"&& {is_new} ? {prefix} + {value} + {suffix} : ''"
+            f"&& {is_new} ? {prefix} + {_echo(value)} + {suffix} : ''"
         )
     return "[\n" + ",\n".join(problems) + "\n].filter(m, m != '')"
 
@@ -173,6 +194,18 @@ _VARIABLES: tuple[tuple[str, str], ...] = (
         "&& has(oldObject.inference.adapters) ? oldObject.inference.adapters.size() : 0)",
     ),
     ("nodeCount", "has(object.resource.count) ? object.resource.count : 1"),
+    # The namespace's own cap (annotation), or -1 when it has none or an unreadable one.
+    (
+        "namespaceMaxNodes",
+        f"has(namespaceObject.metadata.annotations) && {_lit(_MAX_NODES)} in "
+        "namespaceObject.metadata.annotations "
+        f"&& namespaceObject.metadata.annotations[{_lit(_MAX_NODES)}].matches('^[0-9]{{1,4}}$') "
+        f"? int(namespaceObject.metadata.annotations[{_lit(_MAX_NODES)}]) : -1",
+    ),
+    (
+        "maxNodes",
+        "variables.namespaceMaxNodes >= 0 ? variables.namespaceMaxNodes : variables.globalMaxNodes",
+    ),
     ("skuGpus", "int(params.data[variables.s + 'gpu-count'])"),
     ("skuGpuMiB", "int(params.data[variables.s + 'gpu-memory-mib'])"),
     ("skuTotalMiB", "int(params.data[variables.s + 'total-gpu-memory-mib'])"),
@@ -291,7 +324,8 @@ _VALIDATIONS: tuple[_Validation, ...] = (
     _Validation(
         AdmissionRule.PRESET_KNOWN,
         "!variables.isCreate || variables.presetName == '' || variables.preset != ''",
-        "variables.presetField + ': Unsupported preset name \"' + variables.presetName + '\"' "
+        "variables.presetField + ': Unsupported preset name \"' + "
+        f"{_echo('variables.presetName')} + '\"' "
         f"+ (variables.presetName.contains('/') ? {_lit(': ' + rules.MODEL_ID_HINT)} : '') "
         f"+ {_lit('; ' + rules.PRESET_LIST_HINT)}",
     ),
@@ -307,7 +341,8 @@ _VALIDATIONS: tuple[_Validation, ...] = (
     _Validation(
         AdmissionRule.INSTANCE_TYPE_KNOWN,
         "!variables.isCreate || variables.instanceType == '' || variables.sku != ''",
-        "'resource.instanceType: Unsupported instance type \"' + variables.instanceType "
+        "'resource.instanceType: Unsupported instance type \"' + "
+        f"{_echo('variables.instanceType')} "
         "+ '\": preset catalog ' + params.data['catalog-version'] + ' does not list it; ' "
         f"+ {_lit(rules.INSTANCE_TYPE_LIST_HINT)}",
     ),
@@ -350,6 +385,12 @@ _VALIDATIONS: tuple[_Validation, ...] = (
         ),
     ),
     _Validation(
+        AdmissionRule.NODE_COUNT_LIMIT,
+        "!variables.isCreate || variables.nodeCount <= variables.maxNodes",
+        "'resource.count: ' + string(variables.nodeCount) + ' nodes requested, more than the ' "
+        "+ string(variables.maxNodes) + " + _lit(rules.NODE_COUNT_MESSAGE_TAIL),
+    ),
+    _Validation(
         AdmissionRule.GPU_FIT,
         "variables.bypass || variables.preset == '' || variables.sku == '' "
         "|| !variables.recheckFit || variables.fitProblems.size() == 0",
@@ -373,8 +414,13 @@ def policy_manifests(
     catalog_configmap_name: str,
     catalog_namespace: str,
     policy_name: str = DEFAULT_POLICY_NAME,
+    max_nodes_per_workspace: int | str = rules.DEFAULT_MAX_NODES_PER_WORKSPACE,
 ) -> list[Manifest]:
     """The ValidatingAdmissionPolicy and its two bindings to the catalog ConfigMap.
+
+    ``max_nodes_per_workspace`` is the global cap on ``resource.count`` (a namespace's annotation
+    :data:`~.rules.ANNOTATION_MAX_NODES_PER_WORKSPACE` replaces it there). A string is written as
+    is: a template placeholder that the chart replaces with its value (a quoted number).
 
     Both bindings deny what the rules reject; they differ in what happens when the catalog
     ConfigMap is missing. A CREATE is denied (``parameterNotFoundAction: Deny``: no Workspace gets
@@ -395,7 +441,10 @@ def policy_manifests(
             "failurePolicy": "Fail",
             "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
             "matchConstraints": {"resourceRules": [_workspace_rule("CREATE", "UPDATE")]},
-            "variables": [{"name": name, "expression": expr} for name, expr in _VARIABLES],
+            "variables": [
+                {"name": name, "expression": expr}
+                for name, expr in (("globalMaxNodes", str(max_nodes_per_workspace)), *_VARIABLES)
+            ],
             "validations": [v.to_manifest() for v in _VALIDATIONS],
         },
     }
@@ -439,6 +488,7 @@ def admission_manifests(
     catalog_configmap_name: str = DEFAULT_CATALOG_CONFIGMAP_NAME,
     policy_name: str = DEFAULT_POLICY_NAME,
     catalog: preset_catalog.Catalog | None = None,
+    max_nodes_per_workspace: int | str = rules.DEFAULT_MAX_NODES_PER_WORKSPACE,
 ) -> list[Manifest]:
     """Everything to apply, in order: the catalog ConfigMap, the policy, its bindings."""
     return [
@@ -447,5 +497,6 @@ def admission_manifests(
             catalog_configmap_name=catalog_configmap_name,
             catalog_namespace=namespace,
             policy_name=policy_name,
+            max_nodes_per_workspace=max_nodes_per_workspace,
         ),
     ]

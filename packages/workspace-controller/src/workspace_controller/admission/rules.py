@@ -24,15 +24,21 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "ANNOTATION_MAX_NODES_PER_WORKSPACE",
     "ANNOTATION_VALUES",
     "BYPASS_HINT",
+    "DEFAULT_MAX_NODES_PER_WORKSPACE",
+    "ECHO_LIMIT",
     "INSTANCE_TYPE_LIST_HINT",
     "MODEL_ID_HINT",
+    "NODE_COUNT_MESSAGE_TAIL",
     "PRESET_LIST_HINT",
     "RESERVED_SELECTOR_KEYS",
     "AdmissionCode",
     "AdmissionRule",
     "AdmissionViolation",
+    "echo",
+    "node_count_message",
 ]
 
 
@@ -47,6 +53,8 @@ class AdmissionRule(enum.StrEnum):
     RUNTIME_SUPPORTED = "runtime-supported"
     ADAPTERS_SUPPORTED = "adapters-supported"
     SELECTOR_NOT_RESERVED = "selector-not-reserved"
+    NODE_COUNT_LIMIT = "node-count-limit"
+    """resource.count within the cluster's cap (global, or the namespace's annotation)."""
     GPU_FIT = "gpu-fit"
     """The only rule the annotation kaito.sh/bypass-resource-checks switches off."""
 
@@ -58,6 +66,7 @@ class AdmissionCode(enum.StrEnum):
     UNKNOWN_PRESET = "UnknownPreset"
     UNKNOWN_INSTANCE_TYPE = "UnknownInstanceType"
     RESERVED_SELECTOR_LABELS = "ReservedSelectorLabels"
+    TOO_MANY_NODES = "TooManyNodes"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -99,3 +108,40 @@ INSTANCE_TYPE_LIST_HINT: Final = (
 BYPASS_HINT: Final = (
     f"(the annotation {constants.ANNOTATION_BYPASS_RESOURCE_CHECKS} skips this check)"
 )
+
+DEFAULT_MAX_NODES_PER_WORKSPACE: Final = 10
+"""The default cap on resource.count (chart value provisioning.maxNodesPerWorkspace): above every
+node count the preset catalog needs (at most 3), well below the CRD's ceiling
+(:data:`kaito_apis.workspace.constants.MAX_NODE_COUNT`)."""
+
+ANNOTATION_MAX_NODES_PER_WORKSPACE: Final = "kaito.sh/max-nodes-per-workspace"
+"""A Namespace annotation (a decimal number) that replaces the global cap for the Workspaces of
+that namespace; namespaces are cluster-scoped, so only a cluster administrator can set it. A value
+that is not a number of at most four digits is ignored (the global cap applies)."""
+
+
+NODE_COUNT_MESSAGE_TAIL: Final = (
+    " a Workspace may use here; a cluster administrator sets this limit (chart value "
+    "provisioning.maxNodesPerWorkspace, or the namespace annotation "
+    f"{ANNOTATION_MAX_NODES_PER_WORKSPACE})"
+)
+
+
+def node_count_message(count: int, limit: int) -> str:
+    """The NODE_COUNT_LIMIT message (after the field), as the policy writes it too."""
+    return f"{count} nodes requested, more than the {limit}{NODE_COUNT_MESSAGE_TAIL}"
+
+
+ECHO_LIMIT: Final = 64
+"""Characters of user input a message repeats; longer input is cut and marked with an ellipsis."""
+
+
+def echo(text: str) -> str:
+    """``text`` as a message repeats it: at most :data:`ECHO_LIMIT` characters, on one line.
+
+    The policy's CEL does exactly this (:func:`.policies._echo`): the API server drops a message
+    expression's result that is longer than 5 KiB or spans lines, and says "failed expression"
+    instead.
+    """
+    short = text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT] + "\u2026"
+    return short.replace("\n", " ").replace("\r", " ")
