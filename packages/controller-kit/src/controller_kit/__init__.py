@@ -23,7 +23,7 @@ from controller_kit._leasing import LeadershipLostError, StandbyReadiness, run_a
 from controller_kit._logs import configure_logging
 from controller_kit._queueing import QueueShutDownError, RateLimiter, WorkQueue
 from controller_kit._reconciling import DONE, Reconciler, Request, Result, TerminalError
-from controller_kit._resources import Object, Resource
+from controller_kit._resources import Object, Resource, error_message
 from controller_kit._serving import ProbeServer
 from controller_kit._settings import load_settings
 
@@ -51,6 +51,7 @@ __all__ = [
     "WorkQueue",
     "conditions",
     "configure_logging",
+    "error_message",
     "load_settings",
     "matches_labels",
     "object_key",

@@ -10,6 +10,8 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, cast
 
+from kubernetes_asyncio.client.exceptions import ApiException
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -142,3 +144,47 @@ async def delete(
 
 def decode(data: bytes | str) -> Object:
     return cast("Object", json.loads(data))
+
+
+ERROR_MESSAGE_LIMIT = 1024
+"""The longest message :func:`error_message` returns (an Event's message is cut at 1 KiB)."""
+
+
+def error_message(exc: BaseException, *, limit: int = ERROR_MESSAGE_LIMIT) -> str:
+    """A short, readable account of a failed call, for conditions, Events and logs.
+
+    For an API error (``ApiException``) it is the HTTP reason, then the API server's ``Status``
+    message, then each of its ``details.causes`` (``field: message``) the message does not
+    already spell out; a body that is not a ``Status`` is quoted as it came. Anything else is
+    ``str(exc)``. The result is at most ``limit`` characters (cut with an ellipsis).
+    """
+    if not isinstance(exc, ApiException):
+        return _bounded(str(exc) or type(exc).__name__, limit)
+    reason = exc.reason or "error"
+    head = f"{reason} ({exc.status})" if exc.status else str(reason)
+    body: Any = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(body) if body else None
+    except ValueError:
+        status = None
+    if not isinstance(status, dict):
+        text = " ".join(str(body or "").split())
+        return _bounded(f"{head}: {text}" if text else head, limit)
+    message = str(status.get("message") or "")
+    parts = [message] if message else []
+    causes = (status.get("details") or {}).get("causes") or []
+    for cause in causes if isinstance(causes, list) else []:
+        if not isinstance(cause, dict):
+            continue
+        text = str(cause.get("message") or cause.get("reason") or "")
+        field = str(cause.get("field") or "")
+        rendered = f"{field}: {text}" if field else text
+        if rendered and rendered not in message and rendered not in parts:
+            parts.append(rendered)
+    return _bounded(f"{head}: {'; '.join(parts)}" if parts else head, limit)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "\u2026"
