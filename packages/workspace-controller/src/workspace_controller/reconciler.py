@@ -5,8 +5,16 @@ Level-based: each pass reads the Workspace and everything it owns from the cache
 replaces what is missing or stale, and recomputes the status from what exists (``status.py``).
 Claims get deterministic names (a hash of the Workspace's uid and an index), so even a restart
 that races its own cache cannot create a duplicate; an expectations set additionally keeps a
-pass from re-issuing creates the cache has not shown yet. Deleting a Workspace deletes its claims
-and releases the finalizer once they are gone, and never hangs when no claim API is served.
+pass from re-issuing creates the cache has not shown yet. Claims are created at most
+``claim_batch_size`` per pass (the claims' watch events bring the next pass), so a Workspace
+asking for many nodes neither monopolises a worker nor outruns its own deletion; a Workspace the
+cache shows being deleted gets nothing created, and the creates of a pass stop as soon as it
+does. Deleting a Workspace deletes its claims and releases the finalizer once they are gone, and
+never hangs when no claim API is served.
+
+The status is written on every pass, a failed write to the API server included (its condition
+carries the server's causes, :func:`controller_kit.error_message`), and each blocked or failed
+state the status newly reports is also a Warning Event on the Workspace itself.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from controller_kit import (
     Result,
     TerminalError,
     conditions,
+    error_message,
     resources,
 )
 from kaito_apis.workspace import constants, v1beta1
@@ -47,6 +56,17 @@ if TYPE_CHECKING:
 
 _log = structlog.get_logger("workspace")
 DEFAULT_OUTPUT_DIR = "/mnt/results"
+CLAIM_BATCH_SIZE = 10
+"""The most claims one reconcile creates; the rest come on the next passes."""
+
+
+class _WriteFailed(Exception):
+    """A create or update the API server rejected, said as a status blocker."""
+
+    def __init__(self, blocker: status.Blocker, cause: ApiException) -> None:
+        super().__init__(blocker.message)
+        self.blocker = blocker
+        self.cause = cause
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -72,13 +92,17 @@ class WorkspaceReconciler:
         claim_api: kinds.ClaimApi | None,
         events: EventRecorder,
         clock: Clock,
+        claim_batch_size: int = CLAIM_BATCH_SIZE,
     ) -> None:
+        if claim_batch_size < 1:
+            raise ValueError("claim_batch_size must be at least 1")
         self._api = api
         self._caches = caches
         self._settings = settings
         self._claim_api = claim_api
         self._events = events
         self._clock = clock
+        self._claim_batch_size = claim_batch_size
         self._expected: dict[Request, set[str]] = {}
         self._labelled: set[str] = set()  # nodes given accelerator=nvidia (the cache may lag)
 
@@ -92,7 +116,12 @@ class WorkspaceReconciler:
         try:
             ws = v1beta1.Workspace.model_validate(obj)
         except pydantic.ValidationError as exc:
-            raise TerminalError(f"cannot parse Workspace: {exc}") from exc
+            # Retried only when the object changes, so this Event comes once per bad revision.
+            message = f"cannot parse Workspace: {error_message(exc)}"
+            await self._events.record(
+                obj, type_=WARNING, reason="InvalidWorkspace", message=message
+            )
+            raise TerminalError(message) from exc
         if obj["metadata"].get("deletionTimestamp"):
             return await self._finalize(request, obj)
         if constants.FINALIZER not in (obj["metadata"].get("finalizers") or []):
@@ -101,19 +130,32 @@ class WorkspaceReconciler:
 
         plan = self._plan(ws, obj)
         if plan.blockers:
-            await self._warn_once(obj, plan.blockers)
             await self._write_status(obj, self._observe(ws, obj, plan))
             return DONE
 
-        requeue = await self._provision(request, ws, obj, plan)
-        observation = self._observe(ws, obj, plan)
-        ready_nodes = status.usable_nodes(observation.nodes, observation.instance_type)
-        await self._label_gpu_nodes(ready_nodes)
-        resource_ready = len(ready_nodes) >= plan.target_node_count and not requeue
-        blockers: tuple[status.Blocker, ...] = ()
-        if resource_ready:
-            blockers = await self._apply_workload(ws, obj, plan)
-            observation = self._observe(ws, obj, plan, extra_blockers=blockers)
+        try:
+            requeue = await self._provision(request, ws, obj, plan)
+            if self._being_deleted(obj):
+                return DONE  # the deletion's update event brings the finalizing pass
+            observation = self._observe(ws, obj, plan)
+            ready_nodes = status.usable_nodes(observation.nodes, observation.instance_type)
+            await self._label_gpu_nodes(ready_nodes)
+            resource_ready = len(ready_nodes) >= plan.target_node_count and not requeue
+            blockers: tuple[status.Blocker, ...] = ()
+            if resource_ready:
+                blockers = await self._apply_workload(ws, obj, plan)
+                if self._being_deleted(obj):
+                    return DONE
+                observation = self._observe(ws, obj, plan, extra_blockers=blockers)
+        except _WriteFailed as failed:
+            # Report it (condition and Warning Event), then retry with the controller's backoff.
+            _log.warning(
+                "write rejected", reason=failed.blocker.reason, error=failed.blocker.message
+            )
+            await self._write_status(
+                obj, self._observe(ws, obj, plan, extra_blockers=(failed.blocker,))
+            )
+            raise failed.cause from None
         new_status = await self._write_status(obj, observation)
         if new_status.get("state") in (constants.State.SUCCEEDED, constants.State.FAILED) or (
             new_status.get("state") == constants.State.READY
@@ -191,10 +233,11 @@ class WorkspaceReconciler:
     async def _provision(
         self, request: Request, ws: v1beta1.Workspace, obj: dict[str, Any], plan: Plan
     ) -> bool:
-        """Create missing claims; True while created claims are not in the cache yet."""
-        instance_type = ws.resource.instance_type
-        if self._claim_api is None or not instance_type:
+        """Create missing claims, at most a batch per pass; True while claims are still to come
+        (created ones not in the cache yet, or more than one batch missing)."""
+        if self._claim_api is None or not ws.resource.instance_type:
             return False
+        instance_type = _spelling(ws.resource.instance_type, plan.instance_type)
         namespace, name = request.namespace, request.name
         existing = {c["metadata"]["name"] for c in self._caches.claims_of(namespace, name)}
         expected = self._expected.setdefault(request, set())
@@ -206,12 +249,18 @@ class WorkspaceReconciler:
         storage = int(plan.preset.disk_gib) if plan.preset else None
         storage_gib = storage or self._settings.provisioning.default_storage_gib
         uid = obj["metadata"]["uid"]
+        created = 0
         for index in range(needed):
             claim_name = claim_manifests.claim_name(
                 namespace=namespace, name=name, seed=f"{uid}-{index}"
             )
             if claim_name in existing:
                 continue
+            if created >= self._claim_batch_size:
+                return True  # the created claims' events bring the next pass
+            if self._being_deleted(obj):
+                return False
+            created += 1
             build = (
                 claim_manifests.machine
                 if self._claim_api == "machine"
@@ -231,13 +280,18 @@ class WorkspaceReconciler:
                 if exc.status == 409:
                     expected.add(claim_name)
                     continue
-                await self._events.record(
-                    obj,
-                    type_=WARNING,
-                    reason=f"{kind}CreationFailed",
-                    message=f"creating {kind} {claim_name} failed: {exc.reason}",
+                claim_condition = (
+                    ConditionType.MACHINE_READY
+                    if self._claim_api == "machine"
+                    else ConditionType.NODE_CLAIM_READY
                 )
-                raise
+                blocker = status.Blocker(
+                    condition=claim_condition,
+                    reason=f"{kind}CreationFailed",
+                    message=f"creating {kind} {claim_name} failed: {error_message(exc)}",
+                    fatal=False,
+                )
+                raise _WriteFailed(blocker, exc) from exc
             expected.add(claim_name)
             _log.info("created claim", kind=kind, claim=claim_name)
             await self._events.record(
@@ -437,9 +491,22 @@ class WorkspaceReconciler:
             return ()
         annotations = current["metadata"].get("annotations") or {}
         if annotations.get(constants.ANNOTATION_REVISION) != revision:
+            if self._being_deleted(obj):
+                return ()
             manifest["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             path = resource.path(namespace=namespace, name=name)
-            await resources.call(self._api, "PUT", path, body=manifest)
+            try:
+                await resources.call(self._api, "PUT", path, body=manifest)
+            except ApiException as exc:
+                if exc.status == 409:
+                    raise  # a stale cache: retried with backoff
+                blocker = status.Blocker(
+                    condition=ConditionType.INFERENCE_READY,
+                    reason="WorkloadUpdateFailed",
+                    message=f"updating {manifest['kind']} {name} failed: {error_message(exc)}",
+                    fatal=False,
+                )
+                raise _WriteFailed(blocker, exc) from exc
             await self._events.record(
                 obj,
                 type_=NORMAL,
@@ -456,19 +523,21 @@ class WorkspaceReconciler:
         *,
         reason: str,
     ) -> None:
+        if self._being_deleted(obj):
+            return
         try:
             await resources.create(self._api, resource, manifest)
         except ApiException as exc:
             if exc.status == 409:
                 return  # created by an earlier pass; the cache will show it
-            await self._events.record(
-                obj,
-                type_=WARNING,
+            blocker = status.Blocker(
+                condition=self._workload_condition(obj),
                 reason=reason.replace("Created", "CreationFailed"),
                 message=f"creating {manifest['kind']} {manifest['metadata']['name']} failed: "
-                f"{exc.reason}",
+                f"{error_message(exc)}",
+                fatal=False,
             )
-            raise
+            raise _WriteFailed(blocker, exc) from exc
         await self._events.record(
             obj,
             type_=NORMAL,
@@ -509,17 +578,31 @@ class WorkspaceReconciler:
     async def _write_status(
         self, obj: dict[str, Any], observation: status.Observation
     ) -> dict[str, Any]:
+        """Write the status if it changed; a failure it newly reports becomes a Warning Event.
+
+        The Events follow the written status, so a failure is announced once (when its
+        condition turns), not on every pass, and not at all if the write lost a conflict.
+        """
+        previous = obj.get("status") or {}
         new_status = status.compute(observation, now=self._clock.now())
-        if new_status != (obj.get("status") or {}):
+        if new_status != previous:
             body = {**obj, "status": new_status}
             await resources.replace_status(self._api, kinds.WORKSPACES, body)
+            for reason, message in status.new_failures(previous, new_status):
+                await self._events.record(obj, type_=WARNING, reason=reason, message=message)
         return new_status
 
-    async def _warn_once(self, obj: dict[str, Any], blockers: tuple[status.Blocker, ...]) -> None:
-        for blocker in blockers:
-            await self._events.record(
-                obj, type_=WARNING, reason=blocker.reason, message=blocker.message
-            )
+    def _being_deleted(self, obj: Mapping[str, Any]) -> bool:
+        """Whether the cache (fresher than ``obj`` after any await) shows the Workspace going."""
+        meta = obj["metadata"]
+        current = self._caches.workspaces.get(meta["name"], meta.get("namespace"))
+        if current is None or current["metadata"].get("uid") != meta.get("uid"):
+            return True
+        return bool(current["metadata"].get("deletionTimestamp"))
+
+    @staticmethod
+    def _workload_condition(obj: Mapping[str, Any]) -> ConditionType:
+        return ConditionType.JOB_STARTED if obj.get("tuning") else ConditionType.INFERENCE_READY
 
     # -- finalizer --------------------------------------------------------------------------------
 
@@ -554,6 +637,7 @@ class WorkspaceReconciler:
                 previous=previous,
             )
             await self._write_deleting(obj, deleting)
+        deleted: list[str] = []
         for claim in claims:
             if claim["metadata"].get("deletionTimestamp"):
                 continue
@@ -564,12 +648,16 @@ class WorkspaceReconciler:
                 )
             except ApiException as exc:
                 if exc.status != 404:
+                    _log.warning("deleting claim failed", error=error_message(exc))
                     raise
+            deleted.append(claim["metadata"]["name"])
+        if deleted:  # one Event per pass, however many claims a large Workspace had
+            kind = claims[0]["kind"]
             await self._events.record(
                 obj,
                 type_=NORMAL,
-                reason=f"{claim['kind']}Deleted",
-                message=f"deleting {claim['kind']} {claim['metadata']['name']}",
+                reason=f"{kind}Deleted",
+                message=f"deleting {len(deleted)} {kind}(s): {', '.join(sorted(deleted))}",
             )
         if claims:
             return Result(requeue_after=self._settings.provisioning.node_ready_poll_seconds)
@@ -597,3 +685,13 @@ class WorkspaceReconciler:
         )
         body = {**obj, "status": {**previous, "conditions": updated}}
         await resources.replace_status(self._api, kinds.WORKSPACES, body)
+
+
+def _spelling(requested: str, found: preset_catalog.InstanceType | None) -> str:
+    """The catalog's spelling of the instance type the Workspace names in any case (claims carry
+    it: Karpenter providers match instance type names exactly), or the name as written."""
+    if found is not None:
+        for candidate in (found.name, *found.aliases):
+            if candidate.casefold() == requested.casefold():
+                return candidate
+    return requested

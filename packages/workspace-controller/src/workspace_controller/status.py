@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller_kit import conditions
 from kaito_apis.workspace.constants import ConditionType, State
-from preset_catalog import GPU_RESOURCE_NAME
+from preset_catalog import GPU_RESOURCE_NAME, UnknownNameError, get_instance_type
 from workspace_controller import kinds
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ class Blocker:
     condition: ConditionType
     reason: str
     message: str
+    fatal: bool = True
+    """False for a failure the controller retries by itself (an API error), which leaves a tuning
+    Workspace Pending rather than Failed."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -73,6 +76,23 @@ def node_gpu_count(node: Object) -> int:
         return 0
 
 
+def same_instance_type(label: str | None, wanted: str) -> bool:
+    """Whether a node's instance-type label names ``wanted``.
+
+    Azure treats VM sizes case-insensitively and AKS labels nodes with the canonical spelling
+    (``Standard_NC6s_v3``) whatever the Workspace wrote, so names are compared case-insensitively;
+    two spellings of one catalog entry (a name and its alias) are the same type too.
+    """
+    if not label:
+        return False
+    if label.casefold() == wanted.casefold():
+        return True
+    try:
+        return get_instance_type(label).name == get_instance_type(wanted).name
+    except UnknownNameError:
+        return False
+
+
 def usable_nodes(nodes: Sequence[Object], instance_type: str | None) -> list[Object]:
     """Ready, not deleting, of the requested instance type, reporting GPUs."""
     return [
@@ -82,7 +102,9 @@ def usable_nodes(nodes: Sequence[Object], instance_type: str | None) -> list[Obj
         and node_gpu_count(n) > 0
         and (
             not instance_type
-            or (n["metadata"].get("labels") or {}).get(INSTANCE_TYPE_LABEL) == instance_type
+            or same_instance_type(
+                (n["metadata"].get("labels") or {}).get(INSTANCE_TYPE_LABEL), instance_type
+            )
         )
     ]
 
@@ -107,6 +129,49 @@ def claim_problem(claim: Object, api: kinds.ClaimApi) -> tuple[str, str] | None:
 
 # -- the status -----------------------------------------------------------------------------------
 
+PROGRESS_REASONS = frozenset(
+    {
+        "AwaitingReconciliation",
+        "Launching",
+        "NodeClaimNotReady",
+        "MachineNotReady",
+        "NodesNotReady",
+        "NodePluginsNotReady",
+        "JobNotCreated",
+        "TuningPending",
+        "TuningJobPending",
+        "TuningJobRunning",
+        "WorkloadNotCreated",
+        "InferencePending",
+        "WorkloadNotReady",
+    }
+)
+"""Reasons of a False condition that only mean "not there yet". Every other False reason is a
+blocked or failed state (a provider's launch error, a bad spec, a failed Job, a rejected write)."""
+
+
+def new_failures(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(reason, message)`` of each blocked or failed state ``current`` reports and ``previous``
+    did not: the Warning Events to record on the Workspace.
+
+    A condition counts once, when it turns False with a failure reason (or changes to another
+    one); the same failure seen again on the next reconcile, or with a new message, is not new.
+    Conditions mirroring one failure (a claim's and ResourceReady) give one entry.
+    """
+    before = {c.get("type"): c for c in previous.get("conditions") or []}
+    found: list[tuple[str, str]] = []
+    for condition in current.get("conditions") or []:
+        reason = str(condition.get("reason") or "")
+        if condition.get("status") != FALSE or not reason or reason in PROGRESS_REASONS:
+            continue
+        old = before.get(condition.get("type")) or {}
+        if old.get("status") == FALSE and old.get("reason") == reason:
+            continue
+        entry = (reason, str(condition.get("message") or ""))
+        if entry not in found:
+            found.append(entry)
+    return found
+
 
 def compute(obs: Observation, *, now: datetime.datetime) -> dict[str, Any]:
     """The new ``status`` object."""
@@ -125,8 +190,8 @@ def compute(obs: Observation, *, now: datetime.datetime) -> dict[str, Any]:
         )
 
     ready_nodes = usable_nodes(obs.nodes, obs.instance_type)
-    resource_ready = _resources(obs, ready_nodes, put)
     blockers = {b.condition: b for b in obs.blockers}
+    resource_ready = _resources(obs, ready_nodes, blockers, put)
     if ConditionType.RESOURCE_READY in blockers:
         b = blockers[ConditionType.RESOURCE_READY]
         put(ConditionType.RESOURCE_READY, FALSE, b.reason, b.message)
@@ -151,7 +216,12 @@ def compute(obs: Observation, *, now: datetime.datetime) -> dict[str, Any]:
     return status
 
 
-def _resources(obs: Observation, ready_nodes: list[Object], put: Any) -> bool:
+def _resources(
+    obs: Observation,
+    ready_nodes: list[Object],
+    blockers: Mapping[ConditionType, Blocker],
+    put: Any,
+) -> bool:
     """Set the claim, NodesReady and ResourceReady conditions; True when resources are ready."""
     target = obs.target_node_count
     failure: tuple[str, str] | None = None
@@ -166,7 +236,11 @@ def _resources(obs: Observation, ready_nodes: list[Object], put: Any) -> bool:
             if (p := claim_problem(c, obs.claim_api)) is not None
         ]
         needed = max(0, target - _nodes_without_claims(ready_nodes))
-        if len(ready_claims) >= needed:
+        if claim_type in blockers:  # a claim could not even be created
+            b = blockers[claim_type]
+            failure = (b.reason, b.message)
+            put(claim_type, FALSE, *failure)
+        elif len(ready_claims) >= needed:
             put(claim_type, TRUE, f"{kind}sReady", f"{len(ready_claims)} {kind}(s) ready")
         elif problems:
             name, (reason, message) = problems[0]
@@ -215,7 +289,7 @@ def _tuning(
         b = blockers[ConditionType.JOB_STARTED]
         put(ConditionType.JOB_STARTED, FALSE, b.reason, b.message)
         put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, b.reason, b.message)
-        return State.FAILED
+        return State.FAILED if b.fatal else State.PENDING
     if job is None:
         if resource_ready:
             put(ConditionType.JOB_STARTED, FALSE, "JobNotCreated", "tuning Job not created yet")

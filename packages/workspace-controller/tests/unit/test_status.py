@@ -182,3 +182,119 @@ def test_blockers_surface_as_conditions() -> None:
     )
     assert _cond(st, "JobStarted")["reason"] == "InvalidTuningConfig"
     assert st["state"] == "Failed"
+
+
+# -- instance types in any case --------------------------------------------------------------------
+
+
+def test_a_lower_case_instance_type_matches_the_canonical_node_label() -> None:
+    obs = _obs(
+        instance_type="standard_nc6s_v3",
+        claims=[_claim("c", ready=True)],
+        nodes=[_node("n", sku="Standard_NC6s_v3")],
+    )
+    st = status.compute(obs, now=NOW)
+    assert _cond(st, "NodesReady")["status"] == "True"
+    assert _cond(st, "ResourceReady")["status"] == "True"
+    assert st["workerNodes"] == ["n"]
+
+
+def test_instance_types_compare_by_catalog_entry_not_spelling() -> None:
+    assert status.same_instance_type("Standard_NC6s_v3", "STANDARD_NC6S_V3")
+    assert status.same_instance_type("standard_nd96asr_v4", "Standard_ND96asr_A100_v4"), "alias"
+    assert status.same_instance_type("custom_sku", "CUSTOM_SKU"), "outside the catalog too"
+    assert not status.same_instance_type("Standard_NC12s_v3", "Standard_NC6s_v3")
+    assert not status.same_instance_type(None, "Standard_NC6s_v3")
+    assert not status.same_instance_type("", "Standard_NC6s_v3")
+
+
+# -- failures the controller reports as Warning Events ---------------------------------------------
+
+
+def test_a_rejected_claim_create_is_the_claim_and_resource_condition() -> None:
+    blocker = status.Blocker(
+        condition=ConditionType.NODE_CLAIM_READY,
+        reason="NodeClaimCreationFailed",
+        message="creating NodeClaim ws1 failed: Unprocessable Entity (422): metadata.labels: bad",
+        fatal=False,
+    )
+    st = status.compute(_obs(blockers=[blocker]), now=NOW)
+    for type_ in ("NodeClaimReady", "ResourceReady"):
+        assert _cond(st, type_)["status"] == "False"
+        assert _cond(st, type_)["reason"] == "NodeClaimCreationFailed"
+        assert "metadata.labels: bad" in _cond(st, type_)["message"]
+    assert st["state"] == "Pending"
+
+
+def test_a_retried_write_failure_leaves_tuning_pending_not_failed() -> None:
+    blocker = status.Blocker(
+        condition=ConditionType.JOB_STARTED,
+        reason="TuningJobCreationFailed",
+        message="creating Job ws failed: Forbidden (403): no",
+        fatal=False,
+    )
+    st = status.compute(
+        _obs(claims=[_claim("c", ready=True)], nodes=[_node("n")], blockers=[blocker]), now=NOW
+    )
+    assert _cond(st, "JobStarted")["reason"] == "TuningJobCreationFailed"
+    assert st["state"] == "Pending"
+
+
+def test_a_new_failure_is_reported_once_and_mirrored_conditions_once() -> None:
+    quota = ("False", "QuotaExceeded", "standardNCSv3Family: 0 of 6 vCPUs")
+    first = status.compute(_obs(claims=[_claim("c")]), now=NOW)
+    assert status.new_failures({}, first) == [], "waiting for a claim is no failure"
+    failing = status.compute(_obs(claims=[_claim("c", launched=quota)], previous=first), now=NOW)
+    assert status.new_failures(first, failing) == [
+        ("QuotaExceeded", "NodeClaim c: standardNCSv3Family: 0 of 6 vCPUs")
+    ]
+    again = status.compute(
+        _obs(claims=[_claim("c", launched=(*quota[:2], "now 2 of 6"))], previous=failing), now=NOW
+    )
+    assert status.new_failures(failing, again) == [], "the same failure is not announced again"
+
+
+def test_every_failed_state_is_a_new_failure() -> None:
+    ready = {"claims": [_claim("c", ready=True)], "nodes": [_node("n")]}
+    failed_job = _job(conditions=[{"type": "Failed", "status": "True", "message": "OOM"}])
+    config = status.Blocker(
+        condition=ConditionType.JOB_STARTED, reason="TuningConfigNotFound", message="cm missing"
+    )
+    preset = status.Blocker(
+        condition=ConditionType.RESOURCE_READY, reason="PresetNotFound", message="no such preset"
+    )
+    crash = {
+        "metadata": {"name": "p"},
+        "status": {
+            "containerStatuses": [
+                {"name": "server", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+            ]
+        },
+    }
+    workload = {"kind": "Deployment", "metadata": {"name": "ws"}, "spec": {"replicas": 1}}
+    cases = {
+        "TuningJobFailed": _obs(job=failed_job, **ready),
+        "TuningConfigNotFound": _obs(blockers=[config], **ready),
+        "PresetNotFound": _obs(blockers=[preset]),
+        "ContainerCrashLoopBackOff": _obs(
+            mode="inference", workload=workload, pods=[crash], **ready
+        ),
+        "LaunchFailed": _obs(claims=[_claim("c", launched=("Unknown", "LaunchFailed", "500"))]),
+    }
+    for reason, obs in cases.items():
+        reported = status.new_failures({}, status.compute(obs, now=NOW))
+        assert [r for r, _ in reported] == [reason], reason
+
+
+def test_progress_is_not_a_failure() -> None:
+    launching = _claim("c", launched=("Unknown", "Launching", "creating the instance"))
+    workload = {"kind": "Deployment", "metadata": {"name": "ws"}, "spec": {"replicas": 1}}
+    ready = {"claims": [_claim("c", ready=True)], "nodes": [_node("n")]}
+    for obs in (
+        _obs(claims=[launching]),
+        _obs(claims=[_claim("c")], nodes=[_node("n", gpus=0)]),
+        _obs(job=_job(), **ready),
+        _obs(job=_job(active=1), **ready),
+        _obs(mode="inference", workload=workload, **ready),
+    ):
+        assert status.new_failures({}, status.compute(obs, now=NOW)) == []
