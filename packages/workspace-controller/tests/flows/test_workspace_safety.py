@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import pathlib
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import yaml
 from kubernetes_asyncio.client.exceptions import ApiException
 
 import localcluster
-from controller_kit import EventRecorder, Request, SystemClock
+from controller_kit import EventRecorder, Request, SystemClock, resources
 from workspace_controller import caches as caches_module
 from workspace_controller.reconciler import WorkspaceReconciler
 from workspace_controller.settings import NodeProvisioningApi, ProvisioningSettings, Settings
@@ -139,14 +141,42 @@ def _denies(api: ApiClient, namespace: str) -> Callable[[], Awaitable[bool]]:
 # -- bounded creation, nothing while deleting -----------------------------------------------------
 
 
-async def test_claims_come_in_bounded_batches_and_never_once_the_workspace_is_deleting(
+@dataclasses.dataclass
+class Direct:
+    """A reconciler whose passes the test calls one at a time, over live caches (no provider
+    runs, so claims stay unready and provisioning stays open)."""
+
+    api: ApiClient
+    namespace: str
+    cache: caches_module.Caches
+    reconciler: WorkspaceReconciler
+
+    async def settled(self, name: str) -> bool:
+        """The cache shows the Workspace as the server has it (the last write included)."""
+        ws = await _workspace(self.api, self.namespace, name)
+        cached = self.cache.workspaces.get(name, self.namespace)
+        if ws is None or cached is None:
+            return ws is None and cached is None
+        return bool(cached["metadata"]["resourceVersion"] == ws["metadata"]["resourceVersion"])
+
+    async def reconcile(self, name: str) -> None:
+        await _until(lambda: self.settled(name), "the cache caught up with the Workspace")
+        await self.reconciler.reconcile(Request(self.namespace, name))
+
+    async def claims_cached(self, name: str, count: int) -> None:
+        async def seen() -> bool:
+            return len(self.cache.claims_of(self.namespace, name)) == count
+
+        await _until(seen, f"{count} claims in the cache")
+
+
+@pytest.fixture
+async def direct(
     kube_api: ApiClient,
     kube_api_client_factory: Callable[[], ApiClient],
     kube_namespace: str,
     crds: None,
-) -> None:
-    """Each reconcile pass, called one at a time, creates at most a batch of claims and writes
-    the status; once the Workspace is being deleted a pass creates nothing and deletion ends."""
+) -> AsyncIterator[Direct]:
     del crds
     client = kube_api_client_factory()
     cache = caches_module.Caches.create(client, claim_api="nodeclaim")
@@ -164,76 +194,105 @@ async def test_claims_come_in_bounded_batches_and_never_once_the_workspace_is_de
         clock=SystemClock(),
         claim_batch_size=2,
     )
-    name = "ws-many"
-    request = Request(kube_namespace, name)
     informers = [asyncio.create_task(i.run()) for i in cache.all()]
+
+    async def synced() -> bool:
+        return cache.synced()
+
     try:
-        async with _cleanup(kube_api, kube_namespace, name):
-
-            async def synced() -> bool:
-                return cache.synced()
-
-            async def settled() -> bool:
-                """The cache shows the Workspace as the server has it (our last write too)."""
-                ws = await _workspace(kube_api, kube_namespace, name)
-                cached = cache.workspaces.get(name, kube_namespace)
-                if ws is None or cached is None:
-                    return ws is None and cached is None
-                return bool(
-                    cached["metadata"]["resourceVersion"] == ws["metadata"]["resourceVersion"]
-                )
-
-            async def reconcile() -> None:
-                await _until(settled, "the cache caught up with the Workspace")
-                await reconciler.reconcile(request)
-
-            # No provider runs: the claims stay unready and provisioning stays open.
-            await _until(synced, "caches synced")
-            await localcluster.apply_manifests(
-                kube_api, [_template_workspace(kube_namespace, name, count=5)]
-            )
-            await reconcile()  # adds the finalizer
-
-            seen = 0
-            for wanted in (2, 4):
-                await reconcile()
-                claims = await _claims(kube_api, kube_namespace, name)
-                assert len(claims) == wanted, (
-                    f"one pass creates at most 2 claims, not {len(claims)}"
-                )
-                seen = len(claims)
-
-                async def in_cache(n: int = wanted) -> bool:
-                    return len(cache.claims_of(kube_namespace, name)) == n
-
-                await _until(in_cache, f"{wanted} claims in the cache")
-                ws = await _workspace(kube_api, kube_namespace, name)
-                assert _condition(ws, "NodeClaimReady")["status"] == "False", "status written"
-                assert ws is not None
-                assert ws["status"]["targetNodeCount"] == 5
-
-            await localcluster.delete_object(
-                kube_api, WS_V1BETA1, "Workspace", name, namespace=kube_namespace
-            )
-            for _ in range(3):
-                await reconcile()
-                names = {
-                    c["metadata"]["name"] for c in await _claims(kube_api, kube_namespace, name)
-                }
-                assert len(names) <= seen, "a Workspace being deleted gets no new claim"
-
-            async def released() -> bool:
-                if cache.claims_of(kube_namespace, name):
-                    return False
-                await reconcile()
-                return await _workspace(kube_api, kube_namespace, name) is None
-
-            await _until(released, "claims deleted and the Workspace released")
-            assert await _claims(kube_api, kube_namespace, name) == []
+        await _until(synced, "caches synced")
+        yield Direct(api=kube_api, namespace=kube_namespace, cache=cache, reconciler=reconciler)
     finally:
         for task in informers:
             task.cancel()
         await asyncio.gather(*informers, return_exceptions=True)
+
+
+async def test_claims_come_in_bounded_batches_and_never_once_the_workspace_is_deleting(
+    kube_api: ApiClient, kube_namespace: str, direct: Direct
+) -> None:
+    """Each pass creates at most a batch of claims (2 here) and writes the status; once the
+    Workspace is being deleted a pass creates nothing, and deletion ends."""
+    name = "ws-many"
+    async with _cleanup(kube_api, kube_namespace, name):
+        await localcluster.apply_manifests(
+            kube_api, [_template_workspace(kube_namespace, name, count=5)]
+        )
+        await direct.reconcile(name)  # adds the finalizer
+        for wanted in (2, 4):
+            await direct.reconcile(name)
+            claims = await _claims(kube_api, kube_namespace, name)
+            assert len(claims) == wanted, f"one pass creates at most 2 claims, not {len(claims)}"
+            await direct.claims_cached(name, wanted)
+            ws = await _workspace(kube_api, kube_namespace, name)
+            assert _condition(ws, "NodeClaimReady")["status"] == "False", "status written"
+            assert ws is not None
+            assert ws["status"]["targetNodeCount"] == 5
+
+        await localcluster.delete_object(
+            kube_api, WS_V1BETA1, "Workspace", name, namespace=kube_namespace
+        )
+        for _ in range(3):
+            await direct.reconcile(name)
+            claims = await _claims(kube_api, kube_namespace, name)
+            assert len(claims) <= 4, "a Workspace being deleted gets no new claim"
+
+        async def released() -> bool:
+            if direct.cache.claims_of(kube_namespace, name):
+                return False
+            await direct.reconcile(name)
+            return await _workspace(kube_api, kube_namespace, name) is None
+
+        await _until(released, "claims deleted and the Workspace released")
+        assert await _claims(kube_api, kube_namespace, name) == []
+
+
+async def test_a_pass_stops_creating_claims_when_the_workspace_is_deleted_under_it(
+    kube_api: ApiClient, kube_namespace: str, direct: Direct, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Workspace is deleted right after the pass's first claim create: the pass, though its
+    batch has room for another, creates no second claim."""
+    name = "ws-raced"
+    real_create = resources.create
+    creates: list[str] = []
+
+    async def create_then_delete(api: ApiClient, resource: Any, obj: Any) -> Any:
+        created = await real_create(api, resource, obj)
+        if obj.get("kind") != "NodeClaim":
+            return created  # an Event
+        creates.append(obj["metadata"]["name"])
+        if len(creates) == 1:
+            await localcluster.delete_object(
+                kube_api, WS_V1BETA1, "Workspace", name, namespace=kube_namespace
+            )
+
+            async def deleting() -> bool:
+                ws = direct.cache.workspaces.get(name, kube_namespace) or {"metadata": {}}
+                return bool(ws["metadata"].get("deletionTimestamp"))
+
+            await _until(deleting, "the cache shows the deletion")
+        return created
+
+    async with _cleanup(kube_api, kube_namespace, name):
+        await localcluster.apply_manifests(
+            kube_api, [_template_workspace(kube_namespace, name, count=2)]
+        )
+        await direct.reconcile(name)  # adds the finalizer
+        monkeypatch.setattr(resources, "create", create_then_delete)
+        await direct.reconcile(name)
+        assert len(creates) == 1
+        assert len(await _claims(kube_api, kube_namespace, name)) == 1
+        monkeypatch.undo()
+        await direct.claims_cached(name, 1)
+
+        async def released() -> bool:
+            if direct.cache.claims_of(kube_namespace, name):
+                return False
+            await direct.reconcile(name)
+            return await _workspace(kube_api, kube_namespace, name) is None
+
+        await direct.reconcile(name)  # deletes the claim
+        await _until(released, "the claim deleted and the Workspace released")
 
 
 # -- instance types in any case --------------------------------------------------------------------
