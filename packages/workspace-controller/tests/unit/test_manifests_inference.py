@@ -213,7 +213,12 @@ def test_preset_server_runs_the_runtime_with_probes_gpus_and_volumes(
     # 1800 s readiness timeout, probed every 10 s.
     assert server["startupProbe"]["failureThreshold"] == 180
     assert server["startupProbe"]["periodSeconds"] == 10
-    assert _mounts(server) == {"/dev/shm": "dshm", "/workspace/weights": "model-weights-volume"}
+    assert _mounts(server) == {
+        "/dev/shm": "dshm",
+        "/workspace/weights": "model-weights-volume",
+        "/tmp": "scratch",
+        "/home/runtime": "runtime-home",
+    }
     volumes = {v["name"]: v for v in _pod(workload)["volumes"]}
     assert volumes["dshm"]["emptyDir"] == {"medium": "Memory"}
     assert volumes["model-weights-volume"]["emptyDir"] == {}
@@ -276,7 +281,7 @@ def test_adapters_are_pulled_or_mounted_under_mnt_adapter_with_their_strengths(
         "/mnt/adapter/alpaca",
     ]
     assert pullers[1]["command"][-1] == "/mnt/adapter/dolly.v2"
-    assert _mounts(pullers[0])["/root/.docker/config.d/reg"]
+    assert _mounts(pullers[0])["/var/run/secrets/kaito/pull/reg"]
     server = _server(workload)
     mounts = _mounts(server)
     assert mounts["/mnt/adapter"] == "adapter-volume"

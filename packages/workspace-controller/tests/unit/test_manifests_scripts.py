@@ -1,16 +1,15 @@
-"""The helper containers' shell scripts, run for real with the environment the builders give them.
+"""The image puller's shell script, run for real with the environment the builders give it.
 
-curl is real and talks to a loopback HTTP server; skopeo is replaced by a small fake on PATH that
-records its arguments, so the scripts' own logic (retries, layer order, /data extraction) is what
-is tested. Every run uses the env and command of a container built by the real builder, with
-paths and delays overridden. (The adapter pusher is the model runtime's ``push`` entrypoint and
-is tested in packages/model-runtime.)
+skopeo is replaced by a small fake on PATH that records its arguments, so the script's own logic
+(retries, layer order, /data extraction) is what is tested. Every run uses the env and command of
+a container built by the real builder, with paths and delays overridden. (The URL downloader and
+the adapter pusher are the model runtime's ``download`` and ``push`` entrypoints and are tested
+in packages/model-runtime.)
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -18,9 +17,8 @@ import pathlib
 import shutil
 import subprocess
 import tarfile
-import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -29,9 +27,6 @@ from kaito_apis.workspace import v1beta1
 from workspace_controller.manifests import tuning
 from workspace_controller.settings import ImageSettings
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
 ToWorkspace = Callable[[dict[str, Any]], v1beta1.Workspace]
 
 
@@ -39,7 +34,6 @@ pytestmark = pytest.mark.skipif(
     shutil.which("sh") is None or shutil.which("tar") is None, reason="needs sh and tar"
 )
 
-BUSYBOX_APPLETS = ("sh", "tr", "grep", "sha256sum", "tar", "gzip", "cut", "mktemp", "sleep", "cp")
 PRESET = pc.resolve_preset("phi-3-mini-128k-instruct").preset
 NC6S_V3 = pc.get_instance_type("Standard_NC6s_v3")
 
@@ -61,24 +55,6 @@ def _container(job: dict[str, Any], name: str) -> dict[str, Any]:
     return next(
         c for c in [*pod.get("initContainers", []), *pod["containers"]] if c["name"] == name
     )
-
-
-@pytest.fixture(params=["sh", "busybox"])
-def shell(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> list[str]:
-    """Directories to put first on PATH: none for the system shell, busybox applets otherwise.
-
-    The curl image is Alpine-based, so the scripts also run under busybox.
-    """
-    if request.param == "sh":
-        return []
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        pytest.skip("busybox is not installed")
-    applets = tmp_path / "busybox-bin"
-    applets.mkdir()
-    for applet in BUSYBOX_APPLETS:
-        (applets / applet).symlink_to(busybox)
-    return [str(applets)]
 
 
 def _environment(
@@ -121,113 +97,6 @@ def _fake(bin_dir: pathlib.Path, name: str, body: str) -> None:
     tool = bin_dir / name
     tool.write_text("#!/bin/sh\n" + body)
     tool.chmod(0o755)
-
-
-# -- data-downloader ------------------------------------------------------------------------------
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    hits: ClassVar[dict[str, int]] = {}
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        self.hits[path] = self.hits.get(path, 0) + 1
-        if path == "/flaky.csv" and self.hits[path] == 1:
-            self._reply(500, b"try again")
-        elif path in {"/train.csv", "/flaky.csv"}:
-            self._reply(200, b"prompt,completion\nhi,there\n")
-        elif path == "/empty.csv":
-            self._reply(200, b"")
-        elif path == "/moved.csv":
-            self.send_response(302)
-            self.send_header("Location", "/train.csv")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        else:
-            self._reply(404, b"not found")
-
-    def _reply(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    _Handler.hits = {}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-
-
-@pytest.fixture
-def downloader(seed: v1beta1.Workspace) -> dict[str, Any]:
-    return _container(_seed_job(seed), "data-downloader")
-
-
-def _download(
-    downloader: dict[str, Any],
-    tmp_path: pathlib.Path,
-    shell: list[str],
-    pairs: list[tuple[str, str]],
-) -> subprocess.CompletedProcess[str]:
-    data = tmp_path / "data"
-    data.mkdir(exist_ok=True)
-    args = [item for pair in pairs for item in pair]
-    command = [*downloader["command"][:4], *args]
-    return _run(
-        command, downloader, tmp_path, path_first=shell, DATA_DIR=str(data), RETRY_DELAY_SECONDS="0"
-    )
-
-
-needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
-
-
-@needs_curl
-def test_downloader_saves_each_url_under_its_file_name(
-    downloader: dict[str, Any], tmp_path: pathlib.Path, shell: list[str], server: str
-) -> None:
-    result = _download(
-        downloader,
-        tmp_path,
-        shell,
-        [("train.csv", f"{server}/train.csv?download=true"), ("moved.csv", f"{server}/moved.csv")],
-    )
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "data/train.csv").read_text().startswith("prompt,completion")
-    assert (tmp_path / "data/moved.csv").read_text().startswith("prompt,completion")
-    assert "download=true" not in result.stdout + result.stderr  # URLs are not logged
-
-
-@needs_curl
-def test_downloader_retries_a_failed_download(
-    downloader: dict[str, Any], tmp_path: pathlib.Path, shell: list[str], server: str
-) -> None:
-    result = _download(downloader, tmp_path, shell, [("flaky.csv", f"{server}/flaky.csv")])
-    assert result.returncode == 0, result.stderr
-    assert _Handler.hits["/flaky.csv"] == 2
-
-
-@needs_curl
-@pytest.mark.parametrize("path", ["/missing.csv", "/empty.csv"])
-def test_downloader_gives_up_after_three_attempts_on_errors_and_empty_files(
-    downloader: dict[str, Any], tmp_path: pathlib.Path, shell: list[str], server: str, path: str
-) -> None:
-    result = _download(downloader, tmp_path, shell, [("data.csv", f"{server}{path}")])
-    assert result.returncode == 1
-    assert _Handler.hits[path] == 3
-    assert "giving up on data.csv" in result.stderr
-    assert not (tmp_path / "data/data.csv").exists()
 
 
 # -- data-puller ----------------------------------------------------------------------------------

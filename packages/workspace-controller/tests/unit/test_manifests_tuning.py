@@ -124,6 +124,8 @@ def test_seed_trainer_mounts_the_runtime_contract_paths(seed: v1beta1.Workspace)
         "/mnt/results": "results-volume",
         "/workspace/weights": "model-weights-volume",
         "/dev/shm": "dshm",
+        "/tmp": "scratch",
+        "/home/runtime": "runtime-home",
     }
     volumes = _volumes(pod)
     assert volumes["config-volume"]["configMap"] == {"name": "workspace-tuning-phi-3-qlora-params"}
@@ -136,8 +138,9 @@ def test_seed_downloads_its_url_in_an_init_container(seed: v1beta1.Workspace) ->
     pod = _pod(_job(seed))
     (init,) = pod["initContainers"]
     assert init["name"] == "data-downloader"
-    assert init["image"] == IMAGES.data_downloader
-    assert init["command"][:4] == ["/bin/sh", "-c", scripts.DOWNLOAD_SCRIPT, "data-downloader"]
+    # The runtime's downloader, from the trainer's image: the node pulls nothing extra.
+    assert init["image"] == _container(pod, "workspace-tuning-phi-3")["image"]
+    assert init["command"][:4] == ["python", "-m", "model_runtime", "download"]
     assert init["command"][4:] == ["train-00000-of-00001-54e3756291ca09c6.parquet", SEED_URL]
     env = _env(init)
     assert (env["DATA_DIR"], env["ATTEMPTS"], env["RETRY_DELAY_SECONDS"]) == ("/mnt/data", "3", "2")
@@ -231,8 +234,8 @@ def test_image_input_is_pulled_by_an_init_container_with_its_secrets(
     ]
     mounts = _mounts(init)
     assert mounts["/mnt/data"] == "data-volume"
-    assert "/root/.docker/config.d/reg-a" in mounts
-    assert "/root/.docker/config.d/reg-b" in mounts
+    assert "/var/run/secrets/kaito/pull/reg-a" in mounts
+    assert "/var/run/secrets/kaito/pull/reg-b" in mounts
     secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     assert {"reg-a", "reg-b"} <= secrets
     assert _volumes(pod)["data-volume"] == {"name": "data-volume", "emptyDir": {}}
@@ -241,11 +244,11 @@ def test_image_input_is_pulled_by_an_init_container_with_its_secrets(
 def test_volume_input_is_mounted_as_the_data_directory(
     to_workspace: ToWorkspace, seed_doc: dict[str, Any]
 ) -> None:
-    nfs = {"nfs": {"server": "nfs.example.com", "path": "/datasets/dolly"}}
-    ws = to_workspace(_variant(seed_doc, input={"volumeSource": nfs}))
+    pvc = {"persistentVolumeClaim": {"claimName": "dolly", "readOnly": True}}
+    ws = to_workspace(_variant(seed_doc, input={"volumeSource": pvc}))
     pod = _pod(_job(ws))
     assert "initContainers" not in pod
-    assert _volumes(pod)["data-volume"] == {"name": "data-volume", **nfs}
+    assert _volumes(pod)["data-volume"] == {"name": "data-volume", **pvc}
 
 
 def test_gpu_request_follows_the_instance_type(seed: v1beta1.Workspace) -> None:

@@ -9,12 +9,22 @@ tolerations for the taints GPU nodes carry. The spec hash decides when a workloa
 The runtime contract (paths, ports, the completion marker) is spelled out here once because both
 the tuning Job and the inference workload mount the same directories, and the model runtime reads
 them: config under /mnt/config, data under /mnt/data, results under /mnt, the server on port 5000.
+
+Every pod the controller writes from its own builders passes Pod Security ``restricted``: it runs
+as uid/gid 1000 (the runtime image's user; upstream helper images such as skopeo would otherwise
+start as root), never gains privileges, drops every capability, uses the runtime's default seccomp
+profile, has a read-only root filesystem and gets no ServiceAccount token (nothing in it talks to
+the API server). What a container writes goes to an emptyDir: ``/tmp`` (:func:`scratch_volume`),
+the runtime's home with its caches (:func:`home_volume`, :func:`writable_env`), the weights, data,
+adapter and results directories, ``/dev/shm``. ``inference.template`` is the user's pod and is
+left as written; Pod Security Admission on the namespace is what guards it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,8 +42,11 @@ __all__ = [
     "COMPLETION_MARKER",
     "CONFIG_DIR",
     "DATA_DIR",
+    "HOME_DIR",
     "OUTPUT_ROOT",
     "RENDEZVOUS_PORT",
+    "RUN_AS_GROUP",
+    "RUN_AS_USER",
     "SERVER_PORT",
     "WEIGHTS_DIR",
     "access_secret",
@@ -41,6 +54,8 @@ __all__ = [
     "dns_label",
     "docker_config_secret",
     "gpu_tolerations",
+    "home_mount",
+    "home_volume",
     "model_env",
     "namespaced_metadata",
     "node_affinity",
@@ -55,6 +70,7 @@ __all__ = [
     "user_node_labels",
     "workspace_key",
     "workspace_labels",
+    "writable_env",
 ]
 
 # The runtime contract.
@@ -75,14 +91,24 @@ SERVER_PORT: Final = 5000
 RENDEZVOUS_PORT: Final = 29500
 """torch.distributed rendezvous between the pods of a multi-node group."""
 
+HOME_DIR: Final = "/home/runtime"
+"""``HOME`` of the runtime (the image's home), an emptyDir: Hugging Face, torch, triton caches."""
+RUN_AS_USER: Final = 1000
+"""The uid every container runs as: the runtime image's user, never root."""
+RUN_AS_GROUP: Final = 1000
+"""The gid every container runs as, and the group that owns the pod's volumes (fsGroup)."""
+
 # The helper containers (downloader, pullers, pusher).
-AUTH_DIR: Final = "/root/.docker/config.d"
-"""Docker configs for pulling images (one sub-directory per Secret) in puller containers."""
+AUTH_DIR: Final = "/var/run/secrets/kaito/pull"
+"""Docker configs for pulling images (one sub-directory per Secret) in puller containers; not
+under /root, which a non-root user cannot enter."""
 HELPER_ATTEMPTS: Final = 3
 """How often a helper tries a download, image copy or push before failing the pod."""
 HELPER_RETRY_DELAY_SECONDS: Final = 2
 """Pause between a helper's attempts."""
 SCRATCH_VOLUME: Final = "scratch"
+SCRATCH_DIR: Final = "/tmp"
+HOME_VOLUME: Final = "runtime-home"
 
 TAINT_SKU_KEY: Final = "sku"
 TAINT_SKU_VALUE: Final = "gpu"
@@ -213,21 +239,53 @@ def revision_annotation(revision: str) -> dict[str, str]:
 
 
 def pod_security_context() -> dict[str, Any]:
-    """Pod-level hardening that no workload of ours needs to relax."""
-    return {"seccompProfile": {"type": "RuntimeDefault"}}
+    """Pod-level hardening (Pod Security ``restricted``): non-root uid/gid 1000, default seccomp.
 
-
-def container_security_context(*, drop_all_capabilities: bool = False) -> dict[str, Any]:
-    """Never privileged, never gaining privileges; helper containers also drop capabilities.
-
-    Helpers (downloader, puller, pusher) handle untrusted input and need no capability: they
-    write only to world-writable emptyDirs and extract archives without restoring ownership.
-    The model runtime keeps the default set.
+    ``fsGroup`` makes the pod's volumes writable by that group; ``OnRootMismatch`` skips the
+    recursive ownership change on a user's volume that already has it.
     """
-    context: dict[str, Any] = {"privileged": False, "allowPrivilegeEscalation": False}
-    if drop_all_capabilities:
-        context["capabilities"] = {"drop": ["ALL"]}
-    return context
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_GROUP,
+        "fsGroup": RUN_AS_GROUP,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    """Every container: unprivileged, no privilege gain, no capability, read-only root.
+
+    None of them needs a capability: they write only to emptyDirs (world-writable) and the
+    pod's volumes (group-writable through fsGroup), and extract archives without restoring
+    ownership.
+    """
+    return {
+        "privileged": False,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def writable_env(*, home: str = HOME_DIR) -> list[dict[str, Any]]:
+    """Environment pointing every place a container writes by default into emptyDirs.
+
+    With a read-only root filesystem, ``HOME`` (and what libraries keep under it: the Hugging
+    Face hub and datasets caches, torch, triton and CUDA caches) must be a volume, and
+    temporary files go to /tmp.
+    """
+    cache = posixpath.join(home, ".cache")
+    return [
+        {"name": "HOME", "value": home},
+        {"name": "TMPDIR", "value": SCRATCH_DIR},
+        {"name": "XDG_CACHE_HOME", "value": cache},
+        {"name": "HF_HOME", "value": posixpath.join(cache, "huggingface")},
+        {"name": "TRITON_CACHE_DIR", "value": posixpath.join(cache, "triton")},
+        {"name": "TORCHINDUCTOR_CACHE_DIR", "value": posixpath.join(cache, "torchinductor")},
+    ]
 
 
 def dns_label(text: str, *, max_length: int = _DNS_LABEL_MAX) -> str:
@@ -311,12 +369,15 @@ def puller_container(
         "imagePullPolicy": pull_policy,
         "command": ["/bin/sh", "-c", scripts.PULL_SCRIPT, name, source, destination],
         "env": [
+            # skopeo keeps its blob cache under HOME and large temporary files under TMPDIR.
+            {"name": "HOME", "value": SCRATCH_DIR},
+            {"name": "TMPDIR", "value": SCRATCH_DIR},
             {"name": "AUTH_DIR", "value": AUTH_DIR},
             {"name": "ATTEMPTS", "value": str(HELPER_ATTEMPTS)},
             {"name": "RETRY_DELAY_SECONDS", "value": str(HELPER_RETRY_DELAY_SECONDS)},
         ],
         "volumeMounts": [*mounts, scratch_mount()],
-        "securityContext": container_security_context(drop_all_capabilities=True),
+        "securityContext": container_security_context(),
     }
 
 
@@ -326,4 +387,13 @@ def scratch_volume() -> dict[str, Any]:
 
 
 def scratch_mount() -> dict[str, Any]:
-    return {"name": SCRATCH_VOLUME, "mountPath": "/tmp"}
+    return {"name": SCRATCH_VOLUME, "mountPath": SCRATCH_DIR}
+
+
+def home_volume() -> dict[str, Any]:
+    """An emptyDir for the runtime's ``HOME`` and caches (see :func:`writable_env`)."""
+    return {"name": HOME_VOLUME, "emptyDir": {}}
+
+
+def home_mount() -> dict[str, Any]:
+    return {"name": HOME_VOLUME, "mountPath": HOME_DIR}

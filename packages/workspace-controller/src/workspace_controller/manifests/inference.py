@@ -21,6 +21,10 @@ and ``maxSurge: 1`` would stall every rollout. The Deployment uses ``maxSurge: 0
 maxUnavailable: 1``: with N replicas, N-1 keep serving while one is replaced; with one replica a
 rollout means a short outage, which only an extra (surge) node could avoid.
 
+Preset pods pass Pod Security ``restricted`` (uid 1000, read-only root filesystem, no capability,
+no ServiceAccount token; writes go to emptyDirs: /tmp, the runtime's home and caches, the weights
+and adapter directories, /dev/shm). A template Workspace's pod is the user's, left as written.
+
 Probes all ask ``GET /health`` on port 5000. The startup probe allows the preset's readiness
 timeout (weights download and load) before liveness takes over.
 
@@ -283,6 +287,7 @@ def _preset_pod(
         {"name": "ADAPTERS_DIR", "value": common.ADAPTERS_DIR},
         {"name": "GPU_COUNT", "value": str(instance_type.gpu.count)},
         *common.model_env(preset, access_secret=_access_secret(inference)),
+        *common.writable_env(),
     ]
     if preset.chat_template:
         env.append({"name": "CHAT_TEMPLATE", "value": preset.chat_template})
@@ -292,6 +297,8 @@ def _preset_pod(
         config_path = posixpath.join(common.CONFIG_DIR, INFERENCE_CONFIG_KEY)
         env.append({"name": "INFERENCE_CONFIG", "value": config_path})
     init_containers = _add_adapters(inference.adapters or (), volumes, mounts, env, images)
+    _add_missing(volumes, [common.scratch_volume(), common.home_volume()])
+    mounts += [common.scratch_mount(), common.home_mount()]
     ports = [{"name": "http", "containerPort": common.SERVER_PORT, "protocol": "TCP"}]
     if multi_node:
         leader = f"{name}-0.{headless_service_name(ws)}.{namespace}.svc.cluster.local"
@@ -327,6 +334,7 @@ def _preset_pod(
         "securityContext": common.container_security_context(),
     }
     pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
         "securityContext": common.pod_security_context(),
         "tolerations": common.gpu_tolerations(),
         "containers": [server],

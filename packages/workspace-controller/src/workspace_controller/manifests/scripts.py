@@ -1,57 +1,28 @@
-"""The POSIX shell scripts the helper containers run, and how they are invoked.
+"""The POSIX shell script the image-puller containers run, and how it is invoked.
 
-Helper images are small upstream tools (curl, skopeo) with a POSIX ``sh`` (busybox or
-dash), not our code, so their logic lives here as scripts. Every variable input reaches a script
-as a positional argument or an environment variable, never pasted into the script text: a URL,
-an image reference or a file name cannot break out into shell syntax. Each script is run as
-``sh -c SCRIPT <name> ARG...`` (``$0`` is the name). Delays are environment variables so the
-tests can run the scripts in milliseconds.
+The puller image is a small upstream tool (skopeo) with a POSIX ``sh``, not our code, so its
+logic lives here as a script. Every variable input reaches the script as a positional argument
+or an environment variable, never pasted into the script text: an image reference or a path
+cannot break out into shell syntax. It is run as ``sh -c SCRIPT <name> ARG...`` (``$0`` is the
+name). Delays are environment variables so the tests can run the script in milliseconds.
 
-- :data:`DOWNLOAD_SCRIPT` (``data-downloader``, curl image): arguments are ``FILE URL`` pairs;
-  each URL is saved as ``$DATA_DIR/FILE``, retried ``$ATTEMPTS`` times ``$RETRY_DELAY_SECONDS``
-  apart, and must answer HTTP 200 with a non-empty body. Redirects may only go to http(s). Logs
-  name the file, never the URL (it may carry a signed token).
 - :data:`PULL_SCRIPT` (``data-puller``/adapter pullers, skopeo image): arguments ``IMAGE DEST``;
   copies the image with skopeo (trying each docker config under ``$AUTH_DIR/*/config.json``, or
   anonymously when there is none), unpacks its layers in order and copies the image's ``/data``
-  into DEST. Needs ``sh``, ``skopeo``, ``tar``, ``sed``, ``grep`` and ``cp``.
+  into DEST. Needs ``sh``, ``skopeo``, ``tar``, ``sed``, ``grep`` and ``cp``; writes only to
+  ``$TMPDIR`` (or /tmp) and DEST, as any non-root user.
 
-The adapter pusher is not a script: it is the model runtime's ``push`` entrypoint (see
-:mod:`workspace_controller.manifests.tuning`).
+The URL downloader and the adapter pusher are not scripts: they are the model runtime's
+``download`` and ``push`` entrypoints (see :mod:`workspace_controller.manifests.tuning`); the
+downloader has to resolve and check every address before it connects, which a curl command line
+cannot do.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["DOWNLOAD_SCRIPT", "PULL_SCRIPT"]
-
-DOWNLOAD_SCRIPT: Final = r"""set -eu
-cd "$DATA_DIR"
-while [ "$#" -ge 2 ]; do
-  file=$1
-  url=$2
-  shift 2
-  attempt=1
-  while :; do
-    code=$(curl --silent --show-error --location --max-redirs 5 \
-      --proto '=http,https' --proto-redir '=http,https' --connect-timeout 30 \
-      --output "$file" --write-out '%{http_code}' "$url") || code=000
-    if [ "$code" = 200 ] && [ -s "$file" ]; then
-      echo "downloaded $file"
-      break
-    fi
-    rm -f -- "$file"
-    echo "attempt $attempt of $ATTEMPTS for $file failed (HTTP status $code)" >&2
-    if [ "$attempt" -ge "$ATTEMPTS" ]; then
-      echo "giving up on $file" >&2
-      exit 1
-    fi
-    attempt=$((attempt + 1))
-    sleep "$RETRY_DELAY_SECONDS"
-  done
-done
-"""
+__all__ = ["PULL_SCRIPT"]
 
 PULL_SCRIPT: Final = r"""set -eu
 image=$1

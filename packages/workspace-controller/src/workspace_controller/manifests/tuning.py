@@ -4,15 +4,22 @@ One Job per Workspace, named after it, running the preset's runtime image with t
 entrypoint of our model runtime. The pod is assembled around the runtime contract:
 
 - ``/mnt/config/training_config.yaml``: the ConfigMap (the method's default, or the user's);
-- ``/mnt/data``: the training data, from one of three sources: URLs (an init container downloads
-  each into the directory, re-checked here against private and metadata addresses), an image (an
-  init container copies the image's ``/data``), or the user's volume, mounted directly;
+- ``/mnt/data``: the training data, from one of three sources: URLs (an init container, the
+  runtime's ``download`` entrypoint from the trainer's image unless ``images.data_downloader``
+  names another, downloads each into the directory; the URLs are checked here against private and
+  metadata addresses by their text, and the downloader checks every address a host resolves to
+  before it connects, each redirect again), an image (an init container copies the image's
+  ``/data``), or the user's volume, mounted directly;
 - ``output_dir`` (under /mnt): the results. With an output volume the adapter lands there and
   the Job is done; with an output image a sidecar (the runtime's ``push`` entrypoint, from the
   same image as the trainer unless ``images.adapter_pusher`` names another) waits for the
   completion marker and pushes the adapter as a one-layer OCI image. The sidecar is unprivileged
   (Kaito used Docker-in-Docker before #950) and shares the pod's process namespace to notice a
   trainer that died.
+
+Every container runs as uid 1000 with a read-only root filesystem and no capability, and the pod
+gets no ServiceAccount token (Pod Security ``restricted``; see :mod:`.common`); the trainer writes
+to its emptyDirs only: /tmp, its home and caches, the weights, data and results directories.
 
 The Job is annotated with the spec revision; the reconciler deletes and recreates it when the
 revision changes (a Job's pod template is immutable). ``backoffLimit`` is 1 and pod disruptions
@@ -31,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 import yaml
 
 import preset_catalog
-from workspace_controller.manifests import common, scripts, urls
+from workspace_controller.manifests import common, urls
 
 if TYPE_CHECKING:
     from kaito_apis.workspace import v1beta1
@@ -39,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKOFF_LIMIT",
+    "DOWNLOAD_COMMAND",
     "PUSH_COMMAND",
     "TUNE_COMMAND",
     "download_file_names",
@@ -50,6 +58,8 @@ TUNE_COMMAND: Final = ("python", "-m", "model_runtime", "tune")
 """The model runtime's fine-tuning entrypoint (the runtime package provides it)."""
 PUSH_COMMAND: Final = ("python", "-m", "model_runtime", "push")
 """The model runtime's adapter-pusher entrypoint (the output-image sidecar)."""
+DOWNLOAD_COMMAND: Final = ("python", "-m", "model_runtime", "download")
+"""The model runtime's URL downloader (the input init container); ``FILE URL`` pairs follow."""
 BACKOFF_LIMIT: Final = 1
 """Retries of a failed tuning pod (disruptions excluded)."""
 PUSH_POLL_SECONDS: Final = 10
@@ -106,8 +116,10 @@ def tuning_job(
         {"name": CONFIG_VOLUME, "configMap": {"name": config_map_name}},
         {"name": WEIGHTS_VOLUME, "emptyDir": {}},
         {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}},
+        common.scratch_volume(),
+        common.home_volume(),
     ]
-    _add_input(pod, ws.tuning.input, images)
+    _add_input(pod, ws.tuning.input, preset, images)
     _add_output(pod, ws.tuning.output, preset=preset, output_dir=output_dir, images=images)
     trainer = _trainer(
         name,
@@ -120,6 +132,7 @@ def tuning_job(
     annotations = common.revision_annotation(revision)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
         "securityContext": common.pod_security_context(),
         "tolerations": common.gpu_tolerations(),
         "containers": [trainer, *pod.sidecars],
@@ -183,20 +196,17 @@ class _Pod:
         self.trainer_mounts: list[dict[str, Any]] = []
         self.image_pull_secrets: list[str] = []
 
-    def ensure_scratch(self) -> None:
-        if not any(v["name"] == common.SCRATCH_VOLUME for v in self.volumes):
-            self.volumes.append(common.scratch_volume())
 
-
-def _add_input(pod: _Pod, source: v1beta1.DataSource, images: ImageSettings) -> None:
+def _add_input(
+    pod: _Pod, source: v1beta1.DataSource, preset: preset_catalog.Preset, images: ImageSettings
+) -> None:
     data_mount = {"name": DATA_VOLUME, "mountPath": common.DATA_DIR}
     if source.volume_source is not None:
         pod.volumes.append({"name": DATA_VOLUME, **_plain(source.volume_source)})
         return
     pod.volumes.append({"name": DATA_VOLUME, "emptyDir": {}})
-    pod.ensure_scratch()
     if source.urls:
-        pod.init_containers.append(_downloader(source.urls, data_mount, images))
+        pod.init_containers.append(_downloader(source.urls, data_mount, preset, images))
         return
     if source.image:
         volumes, mounts = common.pull_secret_volumes(source.image_pull_secrets or ())
@@ -216,7 +226,10 @@ def _add_input(pod: _Pod, source: v1beta1.DataSource, images: ImageSettings) -> 
 
 
 def _downloader(
-    url_list: list[str], data_mount: dict[str, Any], images: ImageSettings
+    url_list: list[str],
+    data_mount: dict[str, Any],
+    preset: preset_catalog.Preset,
+    images: ImageSettings,
 ) -> dict[str, Any]:
     for url in url_list:
         reason = urls.unsafe_url_reason(url)
@@ -227,16 +240,18 @@ def _downloader(
         args += [file_name, url]
     return {
         "name": "data-downloader",
-        "image": images.data_downloader,
+        "image": images.data_downloader
+        or preset_catalog.runtime_image_reference(preset, registry=images.registry),
         "imagePullPolicy": images.pull_policy,
-        "command": ["/bin/sh", "-c", scripts.DOWNLOAD_SCRIPT, "data-downloader", *args],
+        "command": [*DOWNLOAD_COMMAND, *args],
         "env": [
+            *common.writable_env(home=common.SCRATCH_DIR),
             {"name": "DATA_DIR", "value": common.DATA_DIR},
             {"name": "ATTEMPTS", "value": str(common.HELPER_ATTEMPTS)},
             {"name": "RETRY_DELAY_SECONDS", "value": str(common.HELPER_RETRY_DELAY_SECONDS)},
         ],
         "volumeMounts": [data_mount, common.scratch_mount()],
-        "securityContext": common.container_security_context(drop_all_capabilities=True),
+        "securityContext": common.container_security_context(),
     }
 
 
@@ -260,7 +275,6 @@ def _add_output(
             "secret": common.docker_config_secret(destination.image_push_secret),
         },
     ]
-    pod.ensure_scratch()
     pod.image_pull_secrets.append(destination.image_push_secret)
     pod.sidecars.append(
         {
@@ -270,6 +284,7 @@ def _add_output(
             "imagePullPolicy": images.pull_policy,
             "command": list(PUSH_COMMAND),
             "env": [
+                *common.writable_env(home=common.SCRATCH_DIR),
                 {"name": "OUTPUT_DIR", "value": output_dir},
                 {"name": "MARKER", "value": common.COMPLETION_MARKER},
                 {"name": "IMAGE", "value": destination.image},
@@ -285,7 +300,7 @@ def _add_output(
                 {"name": PUSH_SECRET_VOLUME, "mountPath": DOCKER_CONFIG_DIR, "readOnly": True},
                 common.scratch_mount(),
             ],
-            "securityContext": common.container_security_context(drop_all_capabilities=True),
+            "securityContext": common.container_security_context(),
         }
     )
 
@@ -310,6 +325,7 @@ def _trainer(
         {"name": "DEFAULT_TARGET_MODULES", "value": ",".join(preset.lora_target_modules)},
         {"name": "GPU_COUNT", "value": str(instance_type.gpu.count)},
         *common.model_env(preset, access_secret=common.access_secret(tuning.preset)),
+        *common.writable_env(),
     ]
     return {
         "name": name,
@@ -325,6 +341,8 @@ def _trainer(
             {"name": RESULTS_VOLUME, "mountPath": output_dir},
             {"name": WEIGHTS_VOLUME, "mountPath": common.WEIGHTS_DIR},
             {"name": SHM_VOLUME, "mountPath": "/dev/shm"},
+            common.scratch_mount(),
+            common.home_mount(),
         ],
         "securityContext": common.container_security_context(),
     }
