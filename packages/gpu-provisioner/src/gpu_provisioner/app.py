@@ -193,6 +193,8 @@ async def assemble(
         clock=clock,
         interval_seconds=prov.gc_interval_seconds,
         grace_seconds=prov.gc_grace_seconds,
+        nodes=nodes,
+        instance_node_labels={k: pool_node_labels(kind) for k, (kind, _) in claim_caches.items()},
     )
     return App(
         informers=informers,

@@ -15,6 +15,9 @@ from kaito_apis.karpenter import constants
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+NODECLAIM_NODE_LABEL = "karpenter.sh/nodeclaim"
+"""Names a Node's NodeClaim on Nodes that carry it; termination also finds Nodes by it."""
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ClaimKind:
@@ -26,6 +29,8 @@ class ClaimKind:
     ready: str = "Ready"
     observed_generation: bool = True
     """Whether conditions carry observedGeneration (v1 metav1-style ones do)."""
+    node_label: str = ""
+    """A Node label whose value names its claim, where one is in use ("" for none)."""
 
     @property
     def controller_name(self) -> str:
@@ -44,6 +49,7 @@ NODECLAIM = ClaimKind(
     launched=constants.NodeClaimConditionType.LAUNCHED,
     registered=constants.NodeClaimConditionType.REGISTERED,
     initialized=constants.NodeClaimConditionType.INITIALIZED,
+    node_label=NODECLAIM_NODE_LABEL,
 )
 MACHINE = ClaimKind(
     kind=constants.MACHINE_KIND,

@@ -17,7 +17,10 @@ status once (a PUT of the status subresource, optimistic on resourceVersion):
    its single-valued requirements pin (instance type, zone, nodepool...) are added to the claim
    where missing, as Karpenter's launch does;
 6. on deletion: cordon, evict the pods (Eviction API) within the termination grace period,
-   delete the instance, wait for NotFound, drop the Node's and the claim's finalizers.
+   delete the instance, wait for NotFound, drop the Node's and the claim's finalizers. The
+   claim's Nodes are those its status names and those that point back at it (owner reference,
+   claim label): registration writes the Node before the status write that records it, and that
+   write may be lost (a conflict with the deletion itself).
 
 A Node deleted directly (it carries the finalizer, so it waits) leads to its claim's deletion.
 Counters of what a pass did (claims launched, Nodes registered) move only once the status write
@@ -440,11 +443,7 @@ class ClaimLifecycle:
         if FINALIZER not in (meta.get("finalizers") or []):
             return DONE
         self._launches.forget(meta["uid"])
-        status = obj.get("status") or {}
-        nodes = self._nodes_for(status.get("providerID") or "")
-        node_name = status.get("nodeName")
-        if node_name and (named := self._nodes.get(node_name)) is not None and named not in nodes:
-            nodes.append(named)
+        nodes = self._claim_nodes(obj)
         deadline = self._drain_deadline(obj)
         for node in nodes:
             if not await self._drain(node, deadline):
@@ -466,6 +465,30 @@ class ClaimLifecycle:
         metrics.NODECLAIMS_TERMINATED.labels(nodepool_of(obj), "on-demand").inc()
         self._log.info("terminated claim")
         return DONE
+
+    def _claim_nodes(self, claim: Object) -> list[Object]:
+        """Every Node of a claim being terminated: through its status (providerID, nodeName),
+        and, since registration writes the Node before the status that records it (a write that
+        can be lost to a conflict), by owner reference or by the claim's Node label."""
+        meta = claim["metadata"]
+        status = claim.get("status") or {}
+        found = {n["metadata"]["name"]: n for n in self._nodes_for(status.get("providerID") or "")}
+        node_name = status.get("nodeName") or ""
+        if node_name and (named := self._nodes.get(node_name)) is not None:
+            found.setdefault(node_name, named)
+        label = self._kind.node_label
+        for node in self._nodes:
+            node_meta = node["metadata"]
+            owners = node_meta.get("ownerReferences") or []
+            if any(o.get("uid") == meta["uid"] for o in owners) or (
+                label
+                and (node_meta.get("labels") or {}).get(label) == meta["name"]
+                and not any(
+                    o.get("kind") == self._kind.kind and o.get("uid") != meta["uid"] for o in owners
+                )
+            ):
+                found.setdefault(node_meta["name"], node)
+        return list(found.values())
 
     def _drain_deadline(self, obj: Object) -> datetime.datetime:
         deleted = _parse_time(obj["metadata"].get("deletionTimestamp")) or self._clock.now()
@@ -526,16 +549,7 @@ class ClaimLifecycle:
         return pods
 
     async def _release_node(self, node: Object) -> None:
-        name = node["metadata"]["name"]
-        current = self._nodes.get(name) or node
-        finalizers = [f for f in current["metadata"].get("finalizers") or [] if f != FINALIZER]
-        try:
-            await self._patch_node(name, {"metadata": {"finalizers": finalizers}})
-            await resources.delete(self._api, resources.NODES, name)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        metrics.NODES_TERMINATED.labels(nodepool_of(node)).inc()
+        await release_node(self._api, self._nodes.get(node["metadata"]["name"]) or node)
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -670,6 +684,20 @@ _DURATION_PART = re.compile(r"([0-9]+)(h|m|s)")
 def _duration_seconds(raw: str) -> float:
     units = {"h": 3600, "m": 60, "s": 1}
     return float(sum(int(n) * units[u] for n, u in _DURATION_PART.findall(raw)))
+
+
+async def release_node(api: ApiClient, node: Object) -> None:
+    """Drop our finalizer from ``node`` (its latest cached copy) and delete it; a Node already
+    gone is released."""
+    name = node["metadata"]["name"]
+    finalizers = [f for f in node["metadata"].get("finalizers") or [] if f != FINALIZER]
+    try:
+        await resources.patch(api, resources.NODES, name, {"metadata": {"finalizers": finalizers}})
+        await resources.delete(api, resources.NODES, name)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    metrics.NODES_TERMINATED.labels(nodepool_of(node)).inc()
 
 
 def claims_of_node(
