@@ -22,8 +22,11 @@ need no clean-up and run concurrently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
+import os
+import random
 import re
 import secrets
 from collections.abc import Callable
@@ -619,3 +622,301 @@ async def test_every_message_is_total(
     assert mirror, "the Python mirror admits what the policy rejects"
     if mirror[0].rule not in _NAME_RULES:
         assert _expected_message(mirror) == denial
+
+
+# -- fuzzing -----------------------------------------------------------------------------------
+# Seeded random mutations of the examples/ manifests, sent to the API server as dry-run creates
+# (the CRD schema, its CEL rules and this policy all run; nothing is stored). Each must be either
+# rejected with a message that names a field, or accepted, parse into the controller's model and
+# pass the Python mirror. WORKSPACE_FUZZ_SEED / WORKSPACE_FUZZ_COUNT replay or widen a run.
+
+FUZZ_SEED = int(os.environ.get("WORKSPACE_FUZZ_SEED", "13"))
+FUZZ_COUNT = int(os.environ.get("WORKSPACE_FUZZ_COUNT", "1200"))
+
+ODD_STRINGS: tuple[str, ...] = (
+    "",
+    " ",
+    "a b",
+    "-bad-",
+    "a/b/c",
+    "UPPER",
+    "caf\u00e9",
+    "\u202eevil",
+    "\u200b",
+    "\U0001f600",
+    "line\nbreak",
+    "tab\tstop",
+    "\x00",
+    "'\"\\",
+    "x" * 64,
+    "x" * 300,
+    "y" * 70_000,
+    "https://127.0.0.1.nip.io/d",
+    "http://[::1]/d",
+    "Standard_NC6s_v3",
+    "standard_nc6s_v3",
+    "phi-3-mini-4k-instruct",
+    "microsoft/phi-4",
+    "qlora",
+    "vllm",
+    "transformers",
+    "true",
+)
+ODD_NUMBERS: tuple[Any, ...] = (0, -1, 1, 2, 10, 11, 100, 101, 1000, 2**31, 2**63 - 1, 2**64, 1.5)
+ODD_VALUES: tuple[Any, ...] = (*ODD_STRINGS, *ODD_NUMBERS, None, True, [], {}, ["a"], {"a": 1})
+LABEL_KEYS = ("app", "example.com/team", "a/b/c", "", "-bad-", "k" * 64, "A" * 63, "x/" + "y" * 63, "caf\u00e9", "a b", "kaito.sh/workspace", "kubernetes.io/os", ("a" * 60 + ".") * 4 + "a" * 10 + "/k")  # fmt: skip
+LABEL_VALUES = ("v", "", "a b", "-bad-", "v" * 63, "v" * 64, "caf\u00e9", "1.0_x-y", "a\n")
+VOLUME_SOURCES: tuple[Any, ...] = (
+    {"persistentVolumeClaim": {"claimName": "data"}},
+    {"emptyDir": {}},
+    {"emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
+    {"configMap": {"name": "cm"}},
+    {"secret": {"secretName": "s"}},
+    {"csi": {"driver": "blob.csi.azure.com"}},
+    {"azureFile": {"secretName": "s", "shareName": "share"}},
+    {"azureDisk": {"diskName": "d", "diskURI": "/subscriptions/x/d"}},
+    {"ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"]}}}},
+    {"hostPath": {"path": "/"}},
+    {"hostPath": {"path": "/var/run/docker.sock", "type": "Socket"}},
+    {"nfs": {"server": "10.0.0.1", "path": "/"}},
+    {"iscsi": {"targetPortal": "t", "iqn": "i", "lun": 0}},
+    {"gitRepo": {"repository": "https://example.com/r"}},
+    {"flexVolume": {"driver": "d"}},
+    {"projected": {"sources": []}},
+    {"image": {"reference": "registry.example.com/i:1"}},
+    {"madeUp": {}},
+    {"emptyDir": {}, "hostPath": {"path": "/"}},
+    {"emptyDir": {}, "secret": {"secretName": "s"}},
+    {},
+    {"hostPath": "/"},
+    "hostPath",
+    [],
+)
+ANNOTATION_KEYS = (
+    "kaito.sh/runtime",
+    "kaito.sh/node-image-family",
+    "kaito.sh/performance-mode",
+    "kaito.sh/use-local-weights",
+    "kaito.sh/bypass-resource-checks",
+    "example.com/free-form",
+)
+
+Fuzz = Callable[[Doc, random.Random], None]
+
+
+def _leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Paths of every key and list item below ``node`` (apiVersion and kind excluded)."""
+    found: list[tuple[Any, ...]] = []
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in items:
+        if path == () and key in ("apiVersion", "kind"):
+            continue
+        found.append((*path, key))
+        found += _leaves(value, (*path, key))
+    return found
+
+
+def _container(doc: Doc, path: tuple[Any, ...]) -> Any:
+    node: Any = doc
+    for key in path[:-1]:
+        node = node[key]
+    return node
+
+
+def _fuzz_replace_leaf(doc: Doc, rng: random.Random) -> None:
+    path = rng.choice(_leaves(doc))
+    _container(doc, path)[path[-1]] = rng.choice(ODD_VALUES)
+
+
+def _fuzz_drop_leaf(doc: Doc, rng: random.Random) -> None:
+    path = rng.choice(_leaves(doc))
+    del _container(doc, path)[path[-1]]
+
+
+def _fuzz_count(doc: Doc, rng: random.Random) -> None:
+    doc["resource"]["count"] = rng.choice((*ODD_NUMBERS, "1", "3"))
+
+
+def _fuzz_selector(doc: Doc, rng: random.Random) -> None:
+    size = rng.choice((1, 2, 5, 32, 33, 3000))
+    selector: Doc = {}
+    if rng.random() < 0.6:
+        selector["matchLabels"] = {
+            rng.choice(LABEL_KEYS) + ("" if i == 0 else str(i)): rng.choice(LABEL_VALUES)
+            for i in range(size)
+        }
+    if rng.random() < 0.5:
+        selector["matchExpressions"] = [
+            {
+                "key": rng.choice(LABEL_KEYS),
+                "operator": rng.choice(("In", "NotIn", "Exists", "DoesNotExist", "Gt", "in")),
+                **(
+                    {"values": rng.sample(LABEL_VALUES, rng.randint(0, 3))}
+                    if rng.random() < 0.8
+                    else {}
+                ),
+            }
+            for _ in range(min(size, rng.choice((1, 2, 33))))
+        ]
+    doc["resource"]["labelSelector"] = selector
+
+
+def _fuzz_volume(doc: Doc, rng: random.Random) -> None:
+    source = copy.deepcopy(rng.choice(VOLUME_SOURCES))
+    if "tuning" in doc:
+        part = doc["tuning"][rng.choice(("input", "output"))]
+        part.clear()
+        part["volumeSource"] = source
+    else:
+        adapter = {"source": {"name": "adapter", "volumeSource": source}}
+        doc["inference"]["adapters"] = [adapter]
+
+
+def _fuzz_annotations(doc: Doc, rng: random.Random) -> None:
+    annotations = doc["metadata"].setdefault("annotations", {})
+    for _ in range(rng.randint(1, 3)):
+        annotations[rng.choice(ANNOTATION_KEYS)] = rng.choice(
+            (*ODD_STRINGS, "vllm", "transformers", "ubuntu", "azurelinux", "balanced", "false")
+        )
+
+
+def _fuzz_names(doc: Doc, rng: random.Random) -> None:
+    names = (*ODD_STRINGS, *(p.name for p in preset_catalog.load_catalog().presets[:8]))
+    if rng.random() < 0.5:
+        doc["resource"]["instanceType"] = rng.choice(
+            (*ODD_STRINGS, "STANDARD_NC24ADS_A100_V4", "standard_nc12s_v3", "g5.XLARGE", "S" * 128)
+        )
+    elif "tuning" in doc:
+        doc["tuning"]["preset"]["name"] = rng.choice(names)
+    elif "preset" in doc["inference"]:
+        doc["inference"]["preset"]["name"] = rng.choice(names)
+
+
+def _fuzz_mode(doc: Doc, rng: random.Random) -> None:
+    choice = rng.randrange(5)
+    if choice == 0:
+        doc["apiVersion"] = rng.choice(VERSIONS)
+    elif choice == 1 and "inference" in doc:
+        doc["inference"] = {"template": rng.choice(({}, {"spec": {"hostNetwork": True, "containers": [{"name": "c", "image": "i", "securityContext": {"privileged": True}}]}}, {"spec": "x"}, {"unknown": [1, 2]}))}  # fmt: skip
+    elif choice == 2 and "tuning" in doc:
+        doc["tuning"]["input"] = {"urls": rng.sample(ODD_STRINGS, rng.randint(0, 3))}
+    elif choice == 3 and "inference" in doc:
+        doc["inference"]["adapters"] = [
+            {
+                "source": {"name": rng.choice(("a", "b", "A", "")), "image": "r.example.com/a:1"},
+                "strength": rng.choice(("0.5", "2", "x", 1)),
+            }
+            for _ in range(rng.choice((1, 2, 11)))
+        ]
+    else:
+        doc["resource"]["partition"] = rng.choice(
+            ({"mode": "accelerator", "count": rng.choice(ODD_NUMBERS)}, {"mode": "mig", "profile": "1g.10gb"}, {"mode": "x"})
+        )  # fmt: skip
+
+
+FUZZERS: tuple[Fuzz, ...] = (
+    _fuzz_replace_leaf,
+    _fuzz_replace_leaf,
+    _fuzz_drop_leaf,
+    _fuzz_count,
+    _fuzz_selector,
+    _fuzz_volume,
+    _fuzz_annotations,
+    _fuzz_names,
+    _fuzz_mode,
+)
+
+
+def _fuzz_cases(seed: int, count: int) -> list[Doc]:
+    rng = random.Random(seed)
+    bases = [doc for path in EXAMPLES for doc in localcluster.load_manifests(path)]
+    cases = []
+    for index in range(count):
+        doc = copy.deepcopy(rng.choice(bases))
+        for _ in range(rng.randint(1, 3)):
+            # An earlier mutation may have removed or retyped what this one edits.
+            with contextlib.suppress(KeyError, IndexError, TypeError, AttributeError):
+                rng.choice(FUZZERS)(doc, rng)
+        if isinstance(doc.get("metadata"), dict):
+            doc["metadata"]["name"] = f"fuzz-{index}"
+        cases.append(doc)
+    return cases
+
+
+# A policy denial starts with the field it is about: "resource.count: ...",
+# "metadata.annotations[kaito.sh/runtime]: ...".
+FIELD_FIRST = re.compile(r"^[a-z][A-Za-z]*(\.[A-Za-z]+|\[[^\]]+\])+: \S")
+NOT_FIELD_SPECIFIC = ("failed expression", "resulted in error", "Internal error")
+
+
+def _verdict(doc: Doc, status: int, body: Doc) -> tuple[str, str | None]:
+    """("accepted" | "schema" | "policy" | "request", the problem if the answer is not acceptable)."""
+    if status < 300:
+        stored = {**body, "apiVersion": "kaito.sh/v1beta1"}
+        try:
+            ws = v1beta1.Workspace.model_validate(stored)
+            mirror = admission_violations(ws)
+        except Exception as error:  # any exception is the finding
+            return "accepted", f"accepted but the controller cannot take it: {error!r:.300}"
+        return "accepted", f"accepted, but the mirror says {mirror[0]}" if mirror else None
+    message: str = body.get("message", "")
+    if any(text in message for text in NOT_FIELD_SPECIFIC):
+        return "error", f"{status}: {message[:300]}"
+    denied = DENIED.search(message)
+    if denied:
+        reason = message[denied.end() :]
+        ok = status == 422 and FIELD_FIRST.match(reason) and "\n" not in reason
+        return "policy", None if ok else f"policy message names no field: {reason[:300]}"
+    causes = (body.get("details") or {}).get("causes") or []
+    if status == 422 and causes and all(c.get("field") for c in causes):
+        return "schema", None
+    if status == 400 and re.search(r"ObjectMeta|Go struct field [\w.]+", message):
+        return "request", None  # metadata the API server cannot decode; it names the type
+    return "other", f"{status} without a field: {message[:300]} causes={causes}"
+
+
+async def test_fuzzed_workspaces_are_rejected_with_a_field_or_accepted(
+    policy: str, kube_api: ApiClient
+) -> None:
+    cases = _fuzz_cases(FUZZ_SEED, FUZZ_COUNT)
+    limit = asyncio.Semaphore(16)
+
+    async def send(doc: Doc) -> tuple[int, Doc]:
+        async with limit:
+            api_version = doc.get("apiVersion")
+            version = api_version if api_version in VERSIONS else "kaito.sh/v1beta1"
+            try:
+                body = await localcluster.request(
+                    kube_api, "POST", _path(version, policy), body=doc, query=[("dryRun", "All")]
+                )
+            except ApiException as error:
+                try:
+                    return error.status, json.loads(error.body or "{}")
+                except ValueError:
+                    return error.status, {"message": str(error.body)}
+            return 201, body
+
+    answers = await asyncio.gather(*(send(doc) for doc in cases))
+    counts: dict[str, int] = {}
+    problems = []
+    for index, (doc, (status, body)) in enumerate(zip(cases, answers, strict=True)):
+        kind, problem = _verdict(doc, status, body)
+        counts[kind] = counts.get(kind, 0) + 1
+        if problem:
+            problems.append(f"case {index}: {problem}\n  {json.dumps(doc)[:400]}")
+    accepted = counts.get("accepted", 0)
+    print(
+        f"\nfuzz (seed {FUZZ_SEED}): tried {len(cases)}, rejected {len(cases) - accepted} "
+        f"(schema {counts.get('schema', 0)}, policy {counts.get('policy', 0)}, "
+        f"undecodable {counts.get('request', 0)}), accepted {accepted}"
+    )
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:25])
+    assert len(cases) >= 1000
+    for kind in ("schema", "policy", "accepted"):
+        assert counts.get(kind), f"the mutations should produce every outcome: {counts}"
