@@ -15,6 +15,9 @@ SAFE = [
     "https://8.8.8.8/data.csv",
     "https://[2606:4700:4700::1111]/data.csv",
     "https://xn--bcher-kva.example/data.csv",
+    "https://8.8.8.8.nip.io/data.csv",  # spells a public address
+    "https://files-2024-01-02-3.example.com/data.csv",  # dashes, but not an address
+    "https://v1.2.3.example.com/data.csv",
 ]
 
 
@@ -57,6 +60,10 @@ def test_public_http_and_https_urls_are_allowed(url: str) -> None:
         ("http://168.63.129.16/machine", "cloud host-service"),  # Azure WireServer
         ("http://224.0.0.1/data.csv", "multicast"),
         ("http://metadata.google.internal/computeMetadata/v1/", "metadata"),
+        ("http://127.0.0.1.nip.io/data.csv", "loopback"),  # wildcard DNS
+        ("http://data.10.0.0.5.sslip.io/data.csv", "private"),
+        ("http://169-254-169-254.sslip.io/latest/meta-data/", "link-local"),
+        ("http://app-192-168-1-1.nip.io/data.csv", "private"),
         ("http://metadata/computeMetadata/v1/", "metadata"),
         ("http://kubernetes.default.svc/api", "cluster-internal"),
         ("http://minio.storage.svc.cluster.local:9000/data.csv", "cluster-internal"),

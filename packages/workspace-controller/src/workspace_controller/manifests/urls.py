@@ -10,11 +10,17 @@ IPv4 addresses, and internationalised host names that normalise to digits.
 
 What it cannot do without I/O is resolve names: ``data.example.com`` may still resolve to a
 private address (or be re-pointed after the check). Names that only resolve inside the cluster
-(single-label names, ``*.svc``, ``*.cluster.local``, ``*.internal``) are rejected for that reason.
+(single-label names, ``*.svc``, ``*.cluster.local``, ``*.internal``) are rejected for that reason,
+and so are names that spell out a non-global IPv4 address, dotted or dashed
+(``127.0.0.1.nip.io``, ``10-0-0-1.sslip.io``), which wildcard DNS services resolve to that
+address. Any other name is checked where it matters: the downloader (the model runtime's
+``download``) resolves it itself and connects only to the public addresses it checked, each
+redirect again, so DNS rebinding and other wildcard names get nowhere either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import urllib.parse
@@ -35,6 +41,7 @@ _BLOCKED_ADDRESSES = frozenset({ipaddress.ip_address("168.63.129.16")})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known NAT64 prefix
 
 _FORBIDDEN_CHARACTERS = re.compile(r"[\s\\\x00-\x1f\x7f]")
+_DASHED_IPV4 = re.compile(r"(?<![0-9])([0-9]{1,3})-([0-9]{1,3})-([0-9]{1,3})-([0-9]{1,3})(?![0-9])")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 
 
@@ -84,7 +91,25 @@ def _unsafe_host_reason(host: str) -> str | None:
         return f"host {host!r} is the local host, a metadata service or a cluster-internal name"
     if "." not in name:
         return f"host {host!r} is a single-label name that resolves inside the cluster"
+    for embedded in _spelled_ipv4(name):
+        reason = _unsafe_address_reason(host, embedded)
+        if reason is not None:
+            return f"{reason}: wildcard DNS resolves a name spelling an address to it"
     return None
+
+
+def _spelled_ipv4(name: str) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses written into a name: four dotted labels or one dashed label."""
+    labels = name.split(".")
+    found: list[ipaddress.IPv4Address] = []
+    for start in range(len(labels) - 3):
+        with contextlib.suppress(ValueError):
+            found.append(ipaddress.IPv4Address(".".join(labels[start : start + 4])))
+    for label in labels:
+        for match in _DASHED_IPV4.finditer(label):
+            with contextlib.suppress(ValueError):
+                found.append(ipaddress.IPv4Address(".".join(match.groups())))
+    return found
 
 
 def _unsafe_address_reason(
