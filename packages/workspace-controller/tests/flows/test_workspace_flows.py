@@ -242,7 +242,8 @@ async def test_a_spec_change_recreates_the_tuning_job(
             )
 
         first = await _until(job, "the Job exists", timeout=90)
-        doc["tuning"]["output"] = {"volumeSource": {"hostPath": {"path": "/tmp/adapter"}}}
+        # hostPath would be the obvious change, but the CRD rejects it (allow-listed volume types).
+        doc["tuning"]["output"] = {"volumeSource": {"persistentVolumeClaim": {"claimName": "out"}}}
         await localcluster.apply_manifests(kube_api, [doc])
 
         async def replaced() -> dict[str, Any] | None:
@@ -253,7 +254,7 @@ async def test_a_spec_change_recreates_the_tuning_job(
 
         second = await _until(replaced, "a new Job after the spec change", timeout=90)
         volumes = {v["name"]: v for v in second["spec"]["template"]["spec"]["volumes"]}
-        assert any("hostPath" in v for v in volumes.values())
+        assert any("persistentVolumeClaim" in v for v in volumes.values())
 
 
 async def test_a_workspace_that_skipped_admission_is_reported_not_provisioned(
