@@ -8,6 +8,7 @@ test-only ``allow`` parameter, and every refusal is proved by the server never b
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -78,6 +79,13 @@ class Server:
             return web.Response(body=b"")
         if path == "/loop":
             raise web.HTTPFound("/loop")
+        if path == "/slow.csv":
+            response = web.StreamResponse()
+            await response.prepare(request)
+            await response.write(BODY)
+            await asyncio.sleep(1)
+            await response.write(BODY)
+            return response
         return web.Response(status=404, text="not found")
 
     @property
@@ -325,6 +333,21 @@ async def test_a_body_over_the_size_bound_is_refused(server: Server, tmp_path: P
     )
     assert not ok
     assert server.hits["/train.csv"] == 1
+    assert not list((tmp_path / "data").iterdir())
+
+
+async def test_a_download_over_the_time_bound_fails_each_attempt(
+    server: Server, tmp_path: Path
+) -> None:
+    resolver = CheckedResolver(_hosts(), allow=_only_127_0_0_1)
+    ok = await _download(
+        tmp_path,
+        [("slow.csv", f"http://127.0.0.1:{server.port}/slow.csv")],
+        resolver=resolver,
+        limits=DownloadLimits(total_timeout_seconds=0.2),
+    )
+    assert not ok
+    assert server.hits["/slow.csv"] == 3
     assert not list((tmp_path / "data").iterdir())
 
 

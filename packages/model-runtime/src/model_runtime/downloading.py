@@ -19,7 +19,8 @@ has checked:
 
 Each ``FILE URL`` pair is saved as ``$DATA_DIR/FILE`` (written to a hidden temporary name, renamed
 once complete), tried ``$ATTEMPTS`` times ``$RETRY_DELAY_SECONDS`` apart; a download must answer
-HTTP 200 with a non-empty body of at most ``$MAX_BYTES``. A refused destination is not retried.
+HTTP 200 with a non-empty body of at most ``$MAX_BYTES`` within ``$TIMEOUT_SECONDS``. A refused
+destination is not retried.
 Logs name the file, never the URL: it may carry a signed token.
 """
 
@@ -61,6 +62,8 @@ MAX_REDIRECTS: Final = 5
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 DEFAULT_MAX_BYTES: Final = 100 * 1024**3
 """Largest file accepted (env ``MAX_BYTES``): 100 GiB, far above any tuning data set."""
+DEFAULT_TIMEOUT_SECONDS: Final = 6 * 3600.0
+"""Longest one request may take (env ``TIMEOUT_SECONDS``): 100 GiB at about 5 MB/s."""
 _CHUNK = 1024 * 1024
 
 # Globally routable addresses that still reach the host or the cloud's control plane.
@@ -89,6 +92,8 @@ class DownloadLimits:
     connect_timeout_seconds: float = 30.0
     read_timeout_seconds: float = 300.0
     """Longest wait for the next bytes of a response."""
+    total_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    """Longest one request may take, body included (env ``TIMEOUT_SECONDS``)."""
     max_redirects: int = MAX_REDIRECTS
 
 
@@ -250,7 +255,9 @@ async def download_all(
     limits = limits or DownloadLimits()
     resolver = resolver or CheckedResolver()
     timeout = aiohttp.ClientTimeout(
-        total=None, connect=limits.connect_timeout_seconds, sock_read=limits.read_timeout_seconds
+        total=limits.total_timeout_seconds,
+        connect=limits.connect_timeout_seconds,
+        sock_read=limits.read_timeout_seconds,
     )
     connector = aiohttp.TCPConnector(resolver=resolver)
     async with aiohttp.ClientSession(
@@ -330,7 +337,12 @@ def main(env: Mapping[str, str], args: Sequence[str]) -> int:
         return 1
     pairs = list(zip(args[::2], args[1::2], strict=True))
     try:
-        limits = DownloadLimits(max_bytes=contract.env_int(env, "MAX_BYTES", DEFAULT_MAX_BYTES))
+        limits = DownloadLimits(
+            max_bytes=contract.env_int(env, "MAX_BYTES", DEFAULT_MAX_BYTES),
+            total_timeout_seconds=contract.env_float(
+                env, "TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS
+            ),
+        )
         ok = asyncio.run(
             download_all(
                 pairs,
