@@ -12,10 +12,11 @@ import contextlib
 import dataclasses
 import pathlib
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from azure.mgmt.containerservice.aio import ContainerServiceClient
+from kubernetes_asyncio.client.exceptions import ApiException
 
 import localcluster
 from aks_emulator import (
@@ -112,7 +113,13 @@ StartProvisioner = Callable[..., "contextlib.AbstractAsyncContextManager[Running
 async def start_provisioner(
     kube_api_client_factory: Callable[[], ApiClient], emulator: AksEmulator
 ) -> AsyncIterator[StartProvisioner]:
-    """``async with start_provisioner(**provisioning_settings) as running:``."""
+    """``async with start_provisioner(**provisioning_settings) as running:``.
+
+    Claims and emulator Nodes left on the shared cluster by earlier tests (of any package) are
+    removed first: the provisioner would rightly adopt a Kaito claim it finds, and a test would
+    then see another test's pools, Nodes and counters.
+    """
+    await _cleanup(kube_api_client_factory())
 
     @contextlib.asynccontextmanager
     async def start(**provisioning: Any) -> AsyncIterator[Running]:
@@ -137,13 +144,28 @@ async def _cleanup(api: ApiClient) -> None:
         ("karpenter.sh/v1alpha5", "Machine"),
     ):
         ref = await localcluster.resolve(api, api_version, kind)
-        listing = await localcluster.request(api, "GET", ref.path())
+        listing = await _list(api, ref.path())
         for item in listing.get("items") or []:
             await _strip_and_delete(api, ref.path(name=item["metadata"]["name"]))
-    nodes = await localcluster.request(api, "GET", "/api/v1/nodes")
+    nodes = await _list(api, "/api/v1/nodes")
     for node in nodes.get("items") or []:
         if node["metadata"]["name"].startswith("aks-"):
             await _strip_and_delete(api, f"/api/v1/nodes/{node['metadata']['name']}")
+
+
+async def _list(api: ApiClient, path: str) -> Object:
+    """A list, retried while the API server answers 429 (a CRD just installed: "storage is
+    (re)initializing")."""
+
+    async def listed() -> Object | None:
+        try:
+            return cast("Object", await localcluster.request(api, "GET", path))
+        except ApiException as exc:
+            if exc.status == 429:
+                return None
+            raise
+
+    return await localcluster.poll_until(listed, description=f"GET {path}", interval_seconds=0.5)
 
 
 async def _strip_and_delete(api: ApiClient, path: str) -> None:

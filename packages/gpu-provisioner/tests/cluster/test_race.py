@@ -6,7 +6,7 @@ Node (finalizer and owner reference) and the status write that records it, or af
 every claim is gone, no Node, claim or agent pool may be left. Several workers run cycles at once,
 as many Workspaces do.
 
-The CI run is short (``RACE_CYCLES``, 24 cycles); ``make soak-provisioner`` runs the same test with
+The CI run is short (``RACE_CYCLES``, 30 cycles); ``make soak-provisioner`` runs the same test with
 ``SOAK_CYCLES`` (300 by default) and prints the cycles and the leaks.
 """
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from aks_emulator import AksEmulator
 
 NODECLAIM = ("karpenter.sh/v1", "NodeClaim")
-RACE_CYCLES = 24
+RACE_CYCLES = 30
 CYCLES = int(os.environ.get("GPU_PROVISIONER_RACE_CYCLES") or RACE_CYCLES)
 WORKERS = 6
 MAX_DELETE_AFTER_SECONDS = 3.0
