@@ -20,6 +20,7 @@ state the status newly reports is also a Warning Event on the Workspace itself.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import TYPE_CHECKING, Any
 
 import pydantic
@@ -33,6 +34,7 @@ from controller_kit import (
     NORMAL,
     WARNING,
     Request,
+    Resource,
     Result,
     TerminalError,
     conditions,
@@ -42,6 +44,7 @@ from controller_kit import (
 from kaito_apis.workspace import constants, v1beta1
 from kaito_apis.workspace.constants import ConditionType
 from workspace_controller import admission, kinds, status
+from workspace_controller.admission import rules as admission_rules
 from workspace_controller.manifests import claims as claim_manifests
 from workspace_controller.manifests import common, inference, tuning
 
@@ -57,6 +60,9 @@ if TYPE_CHECKING:
 _log = structlog.get_logger("workspace")
 DEFAULT_OUTPUT_DIR = "/mnt/results"
 CLAIM_BATCH_SIZE = 10
+_NAMESPACES = Resource(
+    group="", version="v1", plural="namespaces", kind="Namespace", namespaced=False
+)
 """The most claims one reconcile creates; the rest come on the next passes."""
 
 
@@ -128,7 +134,7 @@ class WorkspaceReconciler:
             await self._add_finalizer(obj)
             return DONE  # the update event brings us back with a fresh cache
 
-        plan = self._plan(ws, obj)
+        plan = self._plan(ws, obj, max_nodes=await self._max_nodes(ws, request.namespace))
         if plan.blockers:
             await self._write_status(obj, self._observe(ws, obj, plan))
             return DONE
@@ -165,12 +171,29 @@ class WorkspaceReconciler:
 
     # -- planning ---------------------------------------------------------------------------------
 
-    def _plan(self, ws: v1beta1.Workspace, obj: dict[str, Any]) -> Plan:
+    async def _max_nodes(self, ws: v1beta1.Workspace, namespace: str) -> int:
+        """The cap on resource.count the admission policy applies here: the namespace's
+        annotation where it has a readable one, else the global setting. The Namespace is read
+        only for a Workspace above the global cap (and not at all without the RBAC to)."""
+        cap = self._settings.provisioning.max_nodes_per_workspace
+        if ws.resource.count <= cap:
+            return cap
+        try:
+            ns = await resources.get(self._api, _NAMESPACES, namespace)
+        except ApiException as exc:
+            _log.info("cannot read the namespace's node cap", error=error_message(exc))
+            return cap
+        value = ((ns.get("metadata") or {}).get("annotations") or {}).get(
+            admission_rules.ANNOTATION_MAX_NODES_PER_WORKSPACE, ""
+        )
+        return int(value) if re.fullmatch(r"[0-9]{1,4}", value) else cap
+
+    def _plan(self, ws: v1beta1.Workspace, obj: dict[str, Any], *, max_nodes: int) -> Plan:
         mode = "tuning" if ws.tuning is not None else "inference"
         previous_target = int((obj.get("status") or {}).get("targetNodeCount") or 0)
         # Admission normally stops these; when it did not (no policy installed, or the Workspace
         # predates it), report them instead of provisioning GPUs for a model that cannot run.
-        problems = admission.admission_violations(ws)
+        problems = admission.admission_violations(ws, max_nodes_per_workspace=max_nodes)
         blockers = (
             (
                 status.Blocker(

@@ -295,6 +295,37 @@ async def test_a_pass_stops_creating_claims_when_the_workspace_is_deleted_under_
         await _until(released, "the claim deleted and the Workspace released")
 
 
+async def test_the_controller_applies_the_namespaces_node_cap_as_admission_does(
+    kube_api: ApiClient, kube_namespace: str, direct: Direct
+) -> None:
+    """Above the global cap (10) a Workspace is reported, not provisioned; the namespace's
+    kaito.sh/max-nodes-per-workspace annotation raises the cap there, as in the policy."""
+    name = "ws-capped"
+    async with _cleanup(kube_api, kube_namespace, name):
+        await localcluster.apply_manifests(
+            kube_api, [_template_workspace(kube_namespace, name, count=12)]
+        )
+        await direct.reconcile(name)  # adds the finalizer
+        await direct.reconcile(name)
+        ws = await _workspace(kube_api, kube_namespace, name)
+        assert _condition(ws, "ResourceReady")["reason"] == "TooManyNodes"
+        assert await _claims(kube_api, kube_namespace, name) == []
+        warnings = await _warnings(kube_api, kube_namespace, name)
+        assert [e["reason"] for e in warnings] == ["TooManyNodes"]
+
+        await localcluster.request(
+            kube_api,
+            "PATCH",
+            f"/api/v1/namespaces/{kube_namespace}",
+            body={"metadata": {"annotations": {"kaito.sh/max-nodes-per-workspace": "12"}}},
+            content_type="application/merge-patch+json",
+        )
+        await direct.reconcile(name)
+        assert len(await _claims(kube_api, kube_namespace, name)) == 2, "one batch"
+        ws = await _workspace(kube_api, kube_namespace, name)
+        assert _condition(ws, "ResourceReady")["reason"] == "NodeClaimNotReady"
+
+
 # -- instance types in any case --------------------------------------------------------------------
 
 
