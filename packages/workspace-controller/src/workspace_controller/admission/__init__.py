@@ -7,7 +7,8 @@ API server (an import contract keeps I/O libraries out). Two halves that must ag
   parameter is the catalog ConfigMap (:func:`catalog_configmap`), so the API server itself rejects
   an unknown or deprecated preset, an unknown instance type, a GPU too small for the preset, a
   tuning method the preset lacks, bad annotation values, all-reserved node selectors and more
-  nodes than the cluster's cap, without a webhook. ``python -m workspace_controller.admission --namespace NS`` prints them as YAML.
+  nodes than the cluster's cap, without a webhook.
+  ``python -m workspace_controller.admission --namespace NS`` prints them as YAML.
 - :func:`admission_violations`: the same rules in Python over the same catalog, for the
   reconciler, which reports a condition when a Workspace got in without the policy (it was not
   installed, or the Workspace predates it).
