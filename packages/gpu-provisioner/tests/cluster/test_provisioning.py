@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import prometheus_client
+import pytest
 
 import localcluster
 from aks_emulator import (
@@ -269,6 +270,45 @@ async def test_hand_written_claim_is_honoured(
         (pool,) = user_pools(emulator)
         assert pool["name"] != name
         assert len(pool["name"]) <= 12
+        await localcluster.delete_object(kube_api, *NODECLAIM, name)
+        await wait_gone(kube_api, NODECLAIM, name)
+        await wait_no_pools(emulator)
+
+
+@pytest.mark.parametrize("written_label", [False, True])
+async def test_a_lower_case_instance_type_converges_on_the_canonical_sku_name(
+    kube_api: ApiClient,
+    emulator: AksEmulator,
+    start_provisioner: StartProvisioner,
+    written_label: bool,
+) -> None:
+    """Azure treats VM sizes case-insensitively and so does the provisioner: the pool gets the
+    canonical size, and the Node carries the name AKS writes on its Nodes, as does the claim
+    (unless its writer labelled it: a claim's own labels are kept, as Karpenter keeps them)."""
+    name = claim_name()
+    obj = nodeclaim(name, vm_size="standard_nc6s_v3")
+    if written_label:
+        obj["metadata"]["labels"]["node.kubernetes.io/instance-type"] = "standard_nc6s_v3"
+    claim_label = "standard_nc6s_v3" if written_label else "Standard_NC6s_v3"
+    async with start_provisioner():
+        await create(kube_api, obj)
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        (pool,) = user_pools(emulator)
+        assert pool["vmSize"] == "Standard_NC6s_v3"
+        node = await get_object(kube_api, "v1", "Node", claim["status"]["nodeName"])
+        assert node is not None
+        assert node["metadata"]["labels"]["node.kubernetes.io/instance-type"] == "Standard_NC6s_v3"
+
+        async def labelled() -> str | None:
+            obj = await get_object(kube_api, *NODECLAIM, name)
+            labels = (obj or {}).get("metadata", {}).get("labels", {})
+            return labels.get("node.kubernetes.io/instance-type")
+
+        assert await poll_until(labelled, description="the claim labelled") == claim_label
+        # The claim's label reaches the Node on every registration pass: still canonical.
+        node = await get_object(kube_api, "v1", "Node", claim["status"]["nodeName"])
+        assert node is not None
+        assert node["metadata"]["labels"]["node.kubernetes.io/instance-type"] == "Standard_NC6s_v3"
         await localcluster.delete_object(kube_api, *NODECLAIM, name)
         await wait_gone(kube_api, NODECLAIM, name)
         await wait_no_pools(emulator)

@@ -172,6 +172,25 @@ def test_first_known_instance_type_wins() -> None:
     assert agentpools.vm_size(claim_from_object(claim_obj(**spec))) == "Standard_NC6s_v3"
 
 
+def test_a_lower_case_vm_size_gets_the_canonical_spelling_and_aks_labels_are_left_to_aks() -> None:
+    spec = {
+        "requirements": [
+            {
+                "key": "node.kubernetes.io/instance-type",
+                "operator": "In",
+                "values": ["standard_nc6s_v3"],
+            }
+        ]
+    }
+    obj = claim_obj(**spec)
+    obj["metadata"]["labels"]["node.kubernetes.io/instance-type"] = "standard_nc6s_v3"
+    body = agentpools.agent_pool_body(
+        claim_from_object(obj), options=agentpools.PoolOptions(), now=NOW
+    )
+    assert body["properties"]["vmSize"] == "Standard_NC6s_v3"
+    assert "node.kubernetes.io/instance-type" not in body["properties"]["nodeLabels"]
+
+
 def test_instance_from_pool_document() -> None:
     pool = {
         "name": "ws1",

@@ -89,6 +89,22 @@ def test_existing_claim_labels_are_never_overwritten() -> None:
     assert missing_requirement_labels(obj) == {"karpenter.sh/nodepool": "kaito"}
 
 
+def test_pinned_labels_take_the_launched_instances_spelling() -> None:
+    obj = nodeclaim()
+    obj["spec"]["requirements"][0]["values"] = ["standard_nc6s_v3"]
+    resolved = {
+        "node.kubernetes.io/instance-type": "Standard_NC6s_v3",
+        "karpenter.sh/nodepool": "x",
+    }
+    assert missing_requirement_labels(obj, resolved) == {
+        "node.kubernetes.io/instance-type": "Standard_NC6s_v3",
+        "karpenter.sh/nodepool": "kaito",  # a different value is not a spelling: asked wins
+    }
+    assert missing_requirement_labels(obj)["node.kubernetes.io/instance-type"] == (
+        "standard_nc6s_v3"
+    )
+
+
 # -- fakes -----------------------------------------------------------------------------------------
 
 

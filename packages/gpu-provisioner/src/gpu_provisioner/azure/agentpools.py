@@ -29,6 +29,8 @@ MACHINE_TYPE_LABEL = "kaito.sh/machine-type"
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 PROVISIONER_NAME_LABEL = "karpenter.sh/provisioner-name"
 RESERVED_LABEL_PREFIXES = ("kubernetes.azure.com/",)
+AKS_SET_LABELS = frozenset({INSTANCE_TYPE, "beta.kubernetes.io/instance-type"})
+"""Labels AKS writes on every Node itself (the VM size, canonically spelled): never passed on."""
 
 TAG_OWNER = "kaito-gpu-provisioner"
 TAG_CLAIM_KIND = "kaito-claim-kind"
@@ -98,7 +100,9 @@ def node_labels(claim: Claim, size: str, options: PoolOptions) -> dict[str, str]
     else:
         labels[NODEPOOL_LABEL] = options.nodepool_label_value
     labels.update(
-        (k, v) for k, v in claim.labels.items() if not k.startswith(RESERVED_LABEL_PREFIXES)
+        (k, v)
+        for k, v in claim.labels.items()
+        if not k.startswith(RESERVED_LABEL_PREFIXES) and k not in AKS_SET_LABELS
     )
     gpus = preset_catalog.get_instance_type(size).gpu.count
     labels[MACHINE_TYPE_LABEL] = "gpu" if gpus else "cpu"

@@ -135,9 +135,22 @@ def requirement_labels(requirements: Sequence[Requirement]) -> dict[str, str]:
     return {k: v for k, v in labels.items() if k not in conflicting}
 
 
-def missing_requirement_labels(obj: Mapping[str, Any]) -> dict[str, str]:
+def missing_requirement_labels(
+    obj: Mapping[str, Any], resolved: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """What a launched claim's metadata.labels lacks of :func:`requirement_labels`; labels it
-    already has win, as Karpenter's launch keeps the user's labels."""
+    already has win, as Karpenter's launch keeps the user's labels.
+
+    ``resolved`` are the labels of what was launched (the instance's, or its Node's): where one
+    names the same value in another case (``standard_nc6s_v3`` asked, ``Standard_NC6s_v3``
+    created, since VM sizes are case-insensitive), its spelling is the one written, so the claim
+    and its Node agree.
+    """
     present = (obj.get("metadata") or {}).get("labels") or {}
     pinned = requirement_labels(claim_from_object(obj).requirements)
-    return {k: v for k, v in pinned.items() if k not in present}
+    spelled = resolved or {}
+    return {
+        k: spelled[k] if spelled.get(k, "").lower() == v.lower() else v
+        for k, v in pinned.items()
+        if k not in present
+    }

@@ -159,7 +159,7 @@ class ClaimLifecycle:
             await self._delete_claim(obj, pass_.delete_reason)
             return DONE
         if conditions.is_true(pass_.conditions, self._kind.launched):
-            await self._label_claim(written)
+            await self._label_claim(written, pass_.resolved_labels)
         return result or DONE
 
     # -- launch ------------------------------------------------------------------------------------
@@ -210,6 +210,7 @@ class ClaimLifecycle:
         if instance.allocatable:
             p.status["allocatable"] = dict(instance.allocatable)
         p.set(self._kind.launched, "True", self._kind.launched, "")
+        p.resolved_labels = dict(instance.labels)
         counter = metrics.NODECLAIMS_CREATED.labels("provisioning", nodepool_of(p.obj), "false")
         p.after_write.append(counter.inc)
         self._log.info("launched claim", provider_id=instance.provider_id, instance=instance.name)
@@ -336,11 +337,13 @@ class ClaimLifecycle:
     async def _sync_node(self, claim: Object, node: Object) -> None:
         meta = node["metadata"]
         claim_meta = claim["metadata"]
-        labels = {
-            **(meta.get("labels") or {}),
-            **(claim_meta.get("labels") or {}),
-            constants.LABEL_REGISTERED: "true",
-        }
+        labels = dict(meta.get("labels") or {})
+        for key, value in (claim_meta.get("labels") or {}).items():
+            # A value the Node already has in another case (its instance type as AKS spells
+            # it, a claim asking for "standard_nc6s_v3") keeps the Node's spelling.
+            if key not in labels or labels[key].lower() != str(value).lower():
+                labels[key] = value
+        labels[constants.LABEL_REGISTERED] = "true"
         annotations = {**(meta.get("annotations") or {}), **(claim_meta.get("annotations") or {})}
         finalizers = list(meta.get("finalizers") or [])
         if FINALIZER not in finalizers:
@@ -564,9 +567,13 @@ class ClaimLifecycle:
         updated = {**obj, "status": dict(status)}
         return await resources.replace_status(self._api, self._kind.resource, updated)
 
-    async def _label_claim(self, obj: Object) -> None:
-        """Add the labels the requirements pin, as Karpenter's launch does; never overwrite."""
-        missing = missing_requirement_labels(obj)
+    async def _label_claim(self, obj: Object, resolved: Mapping[str, str]) -> None:
+        """Add the labels the requirements pin, as Karpenter's launch does; never overwrite.
+        Values are spelled as the launched instance (this pass) or its Node (later) spell them."""
+        if not resolved:
+            node = self._nodes.get((obj.get("status") or {}).get("nodeName") or "")
+            resolved = ((node or {}).get("metadata") or {}).get("labels") or {}
+        missing = missing_requirement_labels(obj, resolved)
         if missing:
             await self._patch_claim(obj, {"labels": missing})
 
@@ -592,6 +599,8 @@ class _Pass:
     kind: ClaimKind
     now: datetime.datetime
     delete_reason: str = ""
+    resolved_labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Labels of the instance launched in this pass (the provider's spelling of its type)."""
     after_write: list[Callable[[], None]] = dataclasses.field(default_factory=list)
     """Counters to move once the status write of this pass has succeeded."""
 
