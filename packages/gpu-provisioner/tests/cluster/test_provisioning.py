@@ -302,7 +302,7 @@ async def test_a_lower_case_instance_type_converges_on_the_canonical_sku_name(
         async def labelled() -> str | None:
             obj = await get_object(kube_api, *NODECLAIM, name)
             labels = (obj or {}).get("metadata", {}).get("labels", {})
-            return labels.get("node.kubernetes.io/instance-type")
+            return str(labels.get("node.kubernetes.io/instance-type") or "") or None
 
         assert await poll_until(labelled, description="the claim labelled") == claim_label
         # The claim's label reaches the Node on every registration pass: still canonical.
