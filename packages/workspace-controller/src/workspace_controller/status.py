@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from controller_kit import conditions
+from kaito_apis.karpenter import constants as karpenter
 from kaito_apis.workspace.constants import ConditionType, State
 from preset_catalog import GPU_RESOURCE_NAME, UnknownNameError, get_instance_type
 from workspace_controller import kinds
@@ -115,15 +116,29 @@ def claim_is_ready(claim: Object, api: kinds.ClaimApi) -> bool:
     return conditions.is_true(claim.get("status", {}).get("conditions"), kinds.CLAIM_READY[api])
 
 
+_NC, _MACHINE = karpenter.NodeClaimConditionType, karpenter.MachineConditionType
+_LATER_LIFECYCLE: Mapping[kinds.ClaimApi, tuple[str, ...]] = {
+    "nodeclaim": (_NC.REGISTERED, _NC.INITIALIZED),
+    "machine": (_MACHINE.REGISTERED, _MACHINE.INITIALIZED),
+}
+
+
 def claim_problem(claim: Object, api: kinds.ClaimApi) -> tuple[str, str] | None:
-    """(reason, message) when the provider reported a launch failure on the claim."""
-    launched = conditions.find(claim.get("status", {}).get("conditions"), kinds.CLAIM_LAUNCHED[api])
-    if launched is None or launched.get("status") == TRUE:
+    """(reason, message) when the provider reported a failure on the claim: a launch that failed
+    or is failing (Launched False, or Unknown with a message), or a later lifecycle step that
+    failed (Registered or Initialized False, e.g. several Nodes claim the instance)."""
+    found = claim.get("status", {}).get("conditions")
+    launched = conditions.find(found, kinds.CLAIM_LAUNCHED[api])
+    if launched is not None and launched.get("status") != TRUE:
+        reason = str(launched.get("reason") or "")
+        message = str(launched.get("message") or "")
+        if launched.get("status") == FALSE or (message and reason != "AwaitingReconciliation"):
+            return reason or "LaunchFailed", message
         return None
-    reason = str(launched.get("reason") or "")
-    message = str(launched.get("message") or "")
-    if launched.get("status") == FALSE or (message and reason != "AwaitingReconciliation"):
-        return reason or "LaunchFailed", message
+    for type_ in _LATER_LIFECYCLE[api]:
+        step = conditions.find(found, type_)
+        if step is not None and step.get("status") == FALSE:
+            return str(step.get("reason") or f"{type_}Failed"), str(step.get("message") or "")
     return None
 
 

@@ -298,3 +298,24 @@ def test_progress_is_not_a_failure() -> None:
         _obs(mode="inference", workload=workload, **ready),
     ):
         assert status.new_failures({}, status.compute(obs, now=NOW)) == []
+
+
+def test_a_failed_registration_on_a_claim_is_a_failure_too() -> None:
+    claim = _claim("c")
+    claim["status"]["conditions"] += [
+        {"type": "Launched", "status": "True", "reason": "Launched"},
+        {"type": "Registered", "status": "False", "reason": "MultipleNodesFound",
+         "message": "several Nodes: a, b"},
+    ]  # fmt: skip
+    st = status.compute(_obs(claims=[claim]), now=NOW)
+    assert _cond(st, "ResourceReady")["reason"] == "MultipleNodesFound"
+    assert status.new_failures({}, st) == [
+        ("MultipleNodesFound", "NodeClaim c: several Nodes: a, b")
+    ]
+    waiting = _claim("c")
+    waiting["status"]["conditions"] += [
+        {"type": "Launched", "status": "True", "reason": "Launched"},
+        {"type": "Registered", "status": "Unknown", "reason": "NodeNotFound",
+         "message": "Node not registered with cluster"},
+    ]  # fmt: skip
+    assert status.claim_problem(waiting, "nodeclaim") is None, "waiting to register is progress"
