@@ -5,7 +5,9 @@ workload and its pods), so the status is always an observation, never a memory o
 controller did; the reconciler writes it at most once per pass and only when it changed. The
 condition types, reasons and ``state`` values are Kaito's, so ``kubectl get workspace`` reads
 the same; a cloud error reported on a claim (quota, unknown SKU) is copied into the claim and
-ResourceReady conditions so the user sees it on the Workspace itself.
+ResourceReady conditions so the user sees it on the Workspace itself. :func:`new_failures` says
+which blocked or failed states a new status reports for the first time: the reconciler records
+each as a Warning Event on the Workspace. Instance types compare case-insensitively.
 """
 
 from __future__ import annotations
