@@ -60,10 +60,10 @@ if TYPE_CHECKING:
 _log = structlog.get_logger("workspace")
 DEFAULT_OUTPUT_DIR = "/mnt/results"
 CLAIM_BATCH_SIZE = 10
+"""The most claims one reconcile creates; the rest come on the next passes."""
 _NAMESPACES = Resource(
     group="", version="v1", plural="namespaces", kind="Namespace", namespaced=False
 )
-"""The most claims one reconcile creates; the rest come on the next passes."""
 
 
 class _WriteFailed(Exception):
