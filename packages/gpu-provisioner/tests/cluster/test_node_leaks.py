@@ -7,6 +7,8 @@
    ValidatingAdmissionPolicy that refuses this claim's status writes.
 2. A Node registered for a claim that is gone (with its agent pool, or not): garbage collection
    must delete the pool and release the Node.
+
+And a Node update the API server refuses as invalid shows the server's causes on the claim.
 """
 
 from __future__ import annotations
@@ -84,10 +86,17 @@ def _state(node: Object | None) -> object:
 
 
 @contextlib.asynccontextmanager
-async def status_writes_refused(api: ApiClient, names: list[str]) -> AsyncIterator[None]:
-    """A ValidatingAdmissionPolicy refusing every status write of the claims ``names``."""
-    policy = f"refuse-status-{names[0]}"
-    listed = ", ".join(f"'{n}'" for n in names)
+async def refused(
+    api: ApiClient,
+    policy: str,
+    *,
+    rule: Object,
+    expression: str,
+    message: str,
+) -> AsyncIterator[None]:
+    """A ValidatingAdmissionPolicy (and its binding) refusing the writes ``rule`` matches where
+    ``expression`` does not hold; removed afterwards."""
+    validation: Object = {"expression": expression, "message": message}
     manifests = [
         {
             "apiVersion": VAP,
@@ -95,22 +104,8 @@ async def status_writes_refused(api: ApiClient, names: list[str]) -> AsyncIterat
             "metadata": {"name": policy},
             "spec": {
                 "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": ["karpenter.sh"],
-                            "apiVersions": ["*"],
-                            "operations": ["UPDATE"],
-                            "resources": ["nodeclaims/status"],
-                        }
-                    ]
-                },
-                "validations": [
-                    {
-                        "expression": f"!(object.metadata.name in [{listed}])",
-                        "message": "status writes of this claim are refused (test)",
-                    }
-                ],
+                "matchConstraints": {"resourceRules": [rule]},
+                "validations": [validation],
             },
         },
         {
@@ -126,6 +121,25 @@ async def status_writes_refused(api: ApiClient, names: list[str]) -> AsyncIterat
     finally:
         for kind in ("ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"):
             await localcluster.delete_object(api, VAP, kind, policy)
+
+
+def status_writes_refused(
+    api: ApiClient, names: list[str]
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """Every status write of the claims ``names`` refused."""
+    listed = ", ".join(f"'{n}'" for n in names)
+    return refused(
+        api,
+        f"refuse-status-{names[0]}",
+        rule={
+            "apiGroups": ["karpenter.sh"],
+            "apiVersions": ["*"],
+            "operations": ["UPDATE"],
+            "resources": ["nodeclaims/status"],
+        },
+        expression=f"!(object.metadata.name in [{listed}])",
+        message="status writes of this claim are refused (test)",
+    )
 
 
 async def wait_refusing(api: ApiClient, probe: str) -> None:
@@ -265,3 +279,52 @@ async def test_garbage_collection_releases_a_node_whose_claim_is_gone(
         assert live_node is not None
         assert FINALIZER in live_node["metadata"]["finalizers"]
         assert live_node["metadata"].get("deletionTimestamp") is None
+
+
+async def test_a_refused_node_update_is_reported_on_the_claim_with_the_servers_causes(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    """Registration copies the claim's annotations onto the Node; with the Node's own they pass
+    the API server's 256 KiB limit, so the update is refused (422). The Registered condition and
+    a Warning Event carry the server's field and message, not only "Unprocessable Entity"."""
+    name = "ws" + secrets.token_hex(5)[:9]
+    obj = nodeclaim(name)
+    key = "example.com/large"
+    obj["metadata"]["annotations"] = {key: "x" * (262144 - len(key))}  # the claim's limit
+    async with start_provisioner():
+        await localcluster.apply_manifests(kube_api, [obj])
+
+        async def reported() -> Object | None:
+            claim = await get_object(kube_api, *NODECLAIM, name)
+            for condition in ((claim or {}).get("status") or {}).get("conditions") or []:
+                if condition["type"] == "Registered" and condition["status"] == "False":
+                    return dict(condition)
+            return None
+
+        condition = await poll_until(reported, description="Registered=False")
+        assert condition["reason"] == "NodeUpdateFailed"
+        assert condition["message"].startswith("updating Node aks-")
+        assert "Unprocessable Entity (422)" in condition["message"]
+        assert "metadata.annotations: Too long" in condition["message"]
+
+        async def warned() -> list[Object] | None:
+            listing = await localcluster.request(
+                kube_api,
+                "GET",
+                "/api/v1/events",
+                query=[("fieldSelector", f"involvedObject.name={name}")],
+            )
+            found = [
+                e for e in listing.get("items") or [] if e.get("reason") == "FailedRegistration"
+            ]
+            return found or None
+
+        (event,) = await poll_until(warned, description="a FailedRegistration Warning")
+        assert event["type"] == "Warning"
+        assert "metadata.annotations: Too long" in event["message"]
+        await localcluster.delete_object(kube_api, *NODECLAIM, name)
+
+        async def nothing_left() -> bool:
+            return not user_pools(emulator) and await pool_node(kube_api, name) is None
+
+        await poll_until(nothing_left, description="no pool and no Node left")

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from controller_kit import FakeClock, Request
 from gpu_provisioner.cloudprovider.claims import (
     is_reserved_label,
+    is_valid_label,
     missing_requirement_labels,
     requirement_labels,
 )
@@ -87,6 +88,32 @@ def test_reserved_label_domains() -> None:
 def test_existing_claim_labels_are_never_overwritten() -> None:
     obj = nodeclaim(labels={"node.kubernetes.io/instance-type": "user-choice", "a": "b"})
     assert missing_requirement_labels(obj) == {"karpenter.sh/nodepool": "kaito"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "valid"),
+    [
+        ("example.com/team", "search", True),
+        ("team", "", True),
+        ("example.com/team", "a b", False),
+        ("example.com/team", "-bad-", False),
+        ("example.com/team", "x" * 64, False),
+        ("example.com/team", "caf\u00e9", False),
+        ("a/b/c", "x", False),
+        ("", "x", False),
+        ("Example.com/team", "x", False),
+        ("example.com/" + "n" * 64, "x", False),
+    ],
+)
+def test_label_syntax(key: str, value: str, valid: bool) -> None:
+    assert is_valid_label(key, value) is valid
+
+
+def test_a_requirement_that_is_no_valid_label_pins_none() -> None:
+    """Patching it onto the claim would be refused (422) on every pass."""
+    assert requirement_labels([req("example.com/team", "a b"), req("example.com/x", "ok")]) == {
+        "example.com/x": "ok"
+    }
 
 
 def test_pinned_labels_take_the_launched_instances_spelling() -> None:

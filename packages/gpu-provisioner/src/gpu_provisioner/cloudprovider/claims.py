@@ -119,15 +119,33 @@ def is_reserved_label(key: str) -> bool:
     return _in_domain(domain, _RESERVED_DOMAINS)
 
 
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def is_valid_label(key: str, value: str) -> bool:
+    """Kubernetes' label syntax: ``[prefix/]name`` (a DNS subdomain of at most 253 characters,
+    then a name of at most 63) and a value of at most 63 characters, possibly empty."""
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return False
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        return False
+    return len(value) <= 63 and (not value or bool(_LABEL_NAME.match(value)))
+
+
 def requirement_labels(requirements: Sequence[Requirement]) -> dict[str, str]:
     """The labels a set of requirements pins down: each ``In`` with exactly one value, unless its
-    key is reserved. A key required twice is pinned only if every requirement agrees."""
+    key is reserved or the pair is no valid label. A key required twice is pinned only if every
+    requirement agrees."""
     labels: dict[str, str] = {}
     conflicting: set[str] = set()
     for requirement in requirements:
         if requirement.operator != "In" or len(set(requirement.values)) != 1:
             continue
-        if is_reserved_label(requirement.key):
+        if is_reserved_label(requirement.key) or not is_valid_label(
+            requirement.key, requirement.values[0]
+        ):
             continue
         value = requirement.values[0]
         if labels.setdefault(requirement.key, value) != value:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from controller_kit import conditions, resources
+from controller_kit import conditions, error_message, resources
 from gpu_provisioner import metrics
 from gpu_provisioner.cloudprovider.types import Claim, NodeClaimNotFoundError, TransientError
 from gpu_provisioner.controllers.kinds import nodepool_of
@@ -78,7 +78,7 @@ class GarbageCollector:
                 try:
                     await self.collect()
                 except Exception as exc:  # a failed pass is retried at the next interval
-                    _log.warning("garbage collection failed", error=str(exc))
+                    _log.warning("garbage collection failed", error=error_message(exc))
             await self._clock.sleep(self._interval)
 
     async def collect(self) -> None:

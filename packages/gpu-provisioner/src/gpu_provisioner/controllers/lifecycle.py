@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from controller_kit import DONE, WARNING, Request, Result, conditions, resources
+from controller_kit import DONE, WARNING, Request, Result, conditions, error_message, resources
 from gpu_provisioner import metrics
 from gpu_provisioner.cloudprovider.claims import (
     claim_from_object,
@@ -77,6 +77,8 @@ EPHEMERAL_TAINTS = (
 # Requests a Node never reports as allocatable (upstream skips storage too).
 UNCHECKED_RESOURCES = frozenset({"storage", "ephemeral-storage"})
 MESSAGE_LIMIT = 800
+INVALID = (400, 422)
+"""API answers to a write the server refuses as written (retrying unchanged will not help)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -152,7 +154,7 @@ class ClaimLifecycle:
         finally:
             pass_.set_ready()
             if pass_.status != (obj.get("status") or {}):
-                written = await self._write_status(obj, pass_.status)
+                written = await self._write_status_or_report(obj, pass_.status)
                 for count in pass_.after_write:
                     count()
         if pass_.delete_reason:
@@ -285,7 +287,17 @@ class ClaimLifecycle:
             p.set(kind.registered, "False", "MultipleNodesFound", f"several Nodes: {names}")
             return Result(requeue_after=self._timing.error_requeue_seconds)
         node = nodes[0]
-        await self._sync_node(p.obj, node)
+        try:
+            await self._sync_node(p.obj, node)
+        except ApiException as exc:
+            if exc.status not in INVALID:
+                raise
+            message = f"updating Node {node['metadata']['name']}: {error_message(exc)}"
+            p.set(kind.registered, "False", "NodeUpdateFailed", message)
+            await self._events.record(
+                p.obj, type_=WARNING, reason="FailedRegistration", message=message
+            )
+            return Result(requeue_after=self._timing.error_requeue_seconds)
         p.status["nodeName"] = node["metadata"]["name"]
         if not p.status.get("providerID") and (node.get("spec") or {}).get("providerID"):
             p.status["providerID"] = node["spec"]["providerID"]
@@ -563,6 +575,19 @@ class ClaimLifecycle:
         body = {"metadata": {**metadata, "resourceVersion": obj["metadata"]["resourceVersion"]}}
         await resources.patch(self._api, self._kind.resource, obj["metadata"]["name"], body)
 
+    async def _write_status_or_report(self, obj: Object, status: Mapping[str, Any]) -> Object:
+        """The status write; one the API server refuses as invalid is also a Warning Event with
+        its causes (the status cannot carry them)."""
+        try:
+            return await self._write_status(obj, status)
+        except ApiException as exc:
+            if exc.status in INVALID:
+                message = f"writing the status: {error_message(exc)}"
+                await self._events.record(
+                    obj, type_=WARNING, reason="FailedStatusUpdate", message=message
+                )
+            raise
+
     async def _write_status(self, obj: Object, status: Mapping[str, Any]) -> Object:
         updated = {**obj, "status": dict(status)}
         return await resources.replace_status(self._api, self._kind.resource, updated)
@@ -574,8 +599,17 @@ class ClaimLifecycle:
             node = self._nodes.get((obj.get("status") or {}).get("nodeName") or "")
             resolved = ((node or {}).get("metadata") or {}).get("labels") or {}
         missing = missing_requirement_labels(obj, resolved)
-        if missing:
+        if not missing:
+            return
+        try:
             await self._patch_claim(obj, {"labels": missing})
+        except ApiException as exc:
+            if exc.status not in INVALID:
+                raise
+            # Labels only show what was launched: report, and go on with the lifecycle.
+            message = f"labelling the claim {missing}: {error_message(exc)}"
+            self._log.warning("labelling the claim failed", error=message)
+            await self._events.record(obj, type_=WARNING, reason="FailedLabeling", message=message)
 
     async def _delete_claim(self, obj: Object, reason: str) -> None:
         meta = obj["metadata"]
