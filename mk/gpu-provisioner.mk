@@ -22,4 +22,4 @@ soak-provisioner: localcluster-build
 	@mkdir -p $(dir $(SOAK_LOG))
 	GPU_PROVISIONER_RACE_CYCLES=$(SOAK_CYCLES) $(UV) run pytest -s -q \
 	  packages/gpu-provisioner/tests/cluster/test_race.py >$(SOAK_LOG) 2>&1; \
-	  status=$$?; grep -E '^race:|passed|failed|^E ' $(SOAK_LOG); exit $$status
+	  status=$$?; grep -E '^race:|^[0-9]+ (passed|failed)|^E ' $(SOAK_LOG); exit $$status
