@@ -110,16 +110,10 @@ StartProvisioner = Callable[..., "contextlib.AbstractAsyncContextManager[Running
 
 
 @pytest.fixture
-async def start_provisioner(
+def start_provisioner(
     kube_api_client_factory: Callable[[], ApiClient], emulator: AksEmulator
-) -> AsyncIterator[StartProvisioner]:
-    """``async with start_provisioner(**provisioning_settings) as running:``.
-
-    Claims and emulator Nodes left on the shared cluster by earlier tests (of any package) are
-    removed first: the provisioner would rightly adopt a Kaito claim it finds, and a test would
-    then see another test's pools, Nodes and counters.
-    """
-    await _cleanup(kube_api_client_factory())
+) -> StartProvisioner:
+    """``async with start_provisioner(**provisioning_settings) as running:``."""
 
     @contextlib.asynccontextmanager
     async def start(**provisioning: Any) -> AsyncIterator[Running]:
@@ -133,7 +127,19 @@ async def start_provisioner(
         finally:
             await running.stop()
 
-    yield start
+    return start
+
+
+@pytest.fixture(autouse=True)
+async def clean_claims(
+    kube_api_client_factory: Callable[[], ApiClient], crds: None
+) -> AsyncIterator[None]:
+    """No claim or emulator Node on the shared cluster before or after each test. Before: ones
+    left by earlier tests (of any package) would rightly be adopted by the provisioner, and the
+    test would see their pools, Nodes and counters. After: none of ours is left for the next."""
+    del crds
+    await _cleanup(kube_api_client_factory())
+    yield
     await _cleanup(kube_api_client_factory())
 
 
