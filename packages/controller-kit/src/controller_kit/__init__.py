@@ -6,9 +6,13 @@
 - :class:`Informer`, :class:`Resource`: list+watch caches of any kind as JSON dicts.
 - :class:`Controller`: workers that drain a queue into a reconciler, with controller-runtime's
   metric names.
-- :func:`run_as_leader`, :class:`ProbeServer`, :func:`configure_logging`, :class:`EventRecorder`,
-  condition helpers, :func:`load_settings` (environment → frozen settings dataclasses), and an
-  injectable :class:`Clock`.
+- :func:`run_until_signalled`, :func:`run_until_stopped`, :class:`LeaderElector`: the process
+  around the controllers: SIGTERM/SIGINT stop it gracefully (in-flight reconciles drained, the
+  Lease released); with leader election the work runs only while the Lease is held, and an
+  API-server outage costs leadership, never the process.
+- :class:`ProbeServer`, :class:`StandbyReadiness`, :func:`configure_logging`,
+  :class:`EventRecorder`, condition helpers, :func:`load_settings` (environment → frozen settings
+  dataclasses), and an injectable :class:`Clock`.
 
 It knows no domain: it imports neither the catalog, the API models nor a controller.
 """
@@ -19,24 +23,36 @@ from controller_kit._clock import Clock, FakeClock, SystemClock
 from controller_kit._controlling import Controller, request_for
 from controller_kit._events import NORMAL, WARNING, EventRecorder
 from controller_kit._informing import Informer, matches_labels, object_key
-from controller_kit._leasing import LeadershipLostError, StandbyReadiness, run_as_leader
+from controller_kit._leasing import (
+    LeaderElector,
+    StandbyReadiness,
+    process_identity,
+    run_as_leader,
+)
 from controller_kit._logs import configure_logging
 from controller_kit._queueing import QueueShutDownError, RateLimiter, WorkQueue
 from controller_kit._reconciling import DONE, Reconciler, Request, Result, TerminalError
 from controller_kit._resources import Object, Resource, error_message
+from controller_kit._running import (
+    SHUTDOWN_GRACE_SECONDS,
+    api_client,
+    run_until_signalled,
+    run_until_stopped,
+)
 from controller_kit._serving import ProbeServer
 from controller_kit._settings import load_settings
 
 __all__ = [
     "DONE",
     "NORMAL",
+    "SHUTDOWN_GRACE_SECONDS",
     "WARNING",
     "Clock",
     "Controller",
     "EventRecorder",
     "FakeClock",
     "Informer",
-    "LeadershipLostError",
+    "LeaderElector",
     "Object",
     "ProbeServer",
     "QueueShutDownError",
@@ -49,13 +65,17 @@ __all__ = [
     "SystemClock",
     "TerminalError",
     "WorkQueue",
+    "api_client",
     "conditions",
     "configure_logging",
     "error_message",
     "load_settings",
     "matches_labels",
     "object_key",
+    "process_identity",
     "request_for",
     "resources",
     "run_as_leader",
+    "run_until_signalled",
+    "run_until_stopped",
 ]

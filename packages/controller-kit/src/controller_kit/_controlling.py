@@ -3,8 +3,12 @@
 At most ``max_concurrent_reconciles`` keys are reconciled at once, and never the same key twice
 (the queue guarantees it). Each pass runs with the request and a fresh reconcile id bound to the
 log context. Outcomes map to controller-runtime's: success forgets the key's backoff; a
-``requeue_after`` result re-adds it later; an exception retries with backoff; a
-:class:`TerminalError` is logged and counted but not retried.
+``requeue_after`` result re-adds it later; an exception retries with backoff (an unreachable API
+server too: it is logged without a traceback); a :class:`TerminalError` is logged and counted
+but not retried.
+
+Started inside a term of :mod:`controller_kit._running`, a controller stops taking keys when the
+term is stopping and returns once its in-flight reconciles have ended (a graceful shutdown).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import structlog
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from controller_kit import _metrics
+from controller_kit import _metrics, _running
 from controller_kit._clock import Clock, SystemClock
 from controller_kit._queueing import QueueShutDownError, RateLimiter, WorkQueue
 from controller_kit._reconciling import Reconciler, Request, TerminalError
@@ -83,15 +88,42 @@ class Controller:
         self._informers.append(informer)
 
     async def run(self) -> None:
-        """Wait for the watched caches to sync, then reconcile until cancelled."""
-        await asyncio.gather(*(i.synced.wait() for i in self._informers))
-        self._log.info("starting workers", workers=self._workers)
+        """Wait for the watched caches to sync, then reconcile until cancelled.
+
+        In a term that is stopping, take no more keys and return once in-flight reconciles end.
+        """
+        term = _running.current_term()
+        with term.busy() if term is not None else contextlib.nullcontext():
+            try:
+                if not await self._synced(term):
+                    return
+                self._log.info("starting workers", workers=self._workers)
+                async with asyncio.TaskGroup() as group:
+                    for index in range(self._workers):
+                        group.create_task(self._worker(), name=f"{self.name}-worker-{index}")
+                    if term is not None:
+                        group.create_task(self._stop_on(term.stopping), name=f"{self.name}-stop")
+            finally:
+                self.queue.shut_down()
+
+    async def _synced(self, term: _running.Term | None) -> bool:
+        """Wait until every watched cache has synced (True) or the term is stopping (False)."""
+        synced = asyncio.ensure_future(asyncio.gather(*(i.synced.wait() for i in self._informers)))
+        waits: set[asyncio.Future[Any]] = {synced}
+        if term is not None:
+            waits.add(asyncio.ensure_future(term.stopping.wait()))
         try:
-            async with asyncio.TaskGroup() as group:
-                for index in range(self._workers):
-                    group.create_task(self._worker(), name=f"{self.name}-worker-{index}")
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self.queue.shut_down()
+            for waiting in waits:
+                waiting.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        return synced.done() and not synced.cancelled() and not (term and term.stopping.is_set())
+
+    async def _stop_on(self, stopping: asyncio.Event) -> None:
+        await stopping.wait()
+        self._log.info("stopping workers", in_flight=len(self.queue.processing))
+        self.queue.shut_down()
 
     async def _worker(self) -> None:
         while True:
@@ -134,7 +166,9 @@ class Controller:
                     "reconcile failed, retrying",
                     error=describe(exc),
                     retries=self.queue.rate_limiter.retries(request),
-                    exc_info=not _is_expected(exc) and not isinstance(exc, ApiException),
+                    exc_info=not _is_expected(exc)
+                    and not isinstance(exc, ApiException)
+                    and not unreachable(exc),
                 )
                 self.queue.add_rate_limited(request)
                 return
@@ -153,6 +187,11 @@ class Controller:
 def _is_expected(exc: Exception) -> bool:
     """Conflicts (a stale cache under optimistic concurrency) and throttling are routine."""
     return isinstance(exc, ApiException) and exc.status in (409, 429)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The API server (or another endpoint) did not answer: refused, reset, timed out."""
+    return isinstance(exc, aiohttp.ClientError | ConnectionError | TimeoutError)
 
 
 def describe(exc: BaseException) -> str:

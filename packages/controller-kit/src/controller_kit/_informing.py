@@ -4,7 +4,10 @@ Reconcilers read from these caches, never from the API server directly, so a bur
 costs one list and a stream of watch events rather than a GET per reconcile. The informer lists
 (paginated), then watches from the list's resourceVersion with bookmarks; when the watch expires
 it resumes from the last version seen; when the server answers 410 Gone it relists and emits the
-differences, so handlers never miss a change for long. Errors back off exponentially.
+differences, so handlers never miss a change for long. Errors (the API server refusing
+connections, a 5xx while etcd is down) back off exponentially, up to ``MAX_BACKOFF_SECONDS``,
+and never end the informer; while they last, :attr:`Informer.synced` is cleared, so a leader's
+readiness shows that its caches may be stale, and set again by the next successful list.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ Handler = Callable[[EventType, Object | None, Object | None], None]
 """Called with (event, old object or None, new object or None); must not block."""
 
 _log = structlog.get_logger("controller_kit.informer")
+MAX_BACKOFF_SECONDS = 10.0
 
 
 def object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
@@ -69,6 +73,8 @@ class Informer:
         self._handlers: list[Handler] = []
         self._resource_version = ""
         self.synced = asyncio.Event()
+        """Set once a list has filled the cache and while list/watch keeps it current; cleared
+        while they fail."""
         self._log = _log.bind(kind=resource.kind)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -148,8 +154,15 @@ class Informer:
                 await self._backoff(failures, exc)
 
     async def _backoff(self, failures: int, exc: BaseException) -> None:
-        delay = min(30.0, 0.2 * 2 ** min(failures, 8)) * (0.5 + random.random() / 2)
-        self._log.warning("list/watch failed", error=str(exc), retry_in_seconds=round(delay, 2))
+        if self.synced.is_set():
+            self.synced.clear()
+            self._log.warning("cache out of sync until list/watch succeeds again")
+        delay = min(MAX_BACKOFF_SECONDS, 0.2 * 2 ** min(failures, 8)) * (0.5 + random.random() / 2)
+        self._log.warning(
+            "list/watch failed",
+            error=str(exc) or type(exc).__name__,
+            retry_in_seconds=round(delay, 2),
+        )
         await self._clock.sleep(delay)
 
     def _query(self) -> builtins.list[tuple[str, str]]:

@@ -7,7 +7,9 @@ Semantics follow client-go's workqueue, which every Go controller relies on:
   :meth:`WorkQueue.done` (``processing`` set), so one key is never reconciled twice at once;
 - :meth:`WorkQueue.add_after` delays an add; :meth:`WorkQueue.add_rate_limited` delays by the
   rate limiter (per-key exponential backoff combined with an overall token bucket), and
-  :meth:`WorkQueue.forget` resets a key's backoff after a success.
+  :meth:`WorkQueue.forget` resets a key's backoff after a success;
+- :meth:`WorkQueue.shut_down` stops handing out keys (queued ones are dropped, as a stopping
+  controller must take no more work) and wakes every waiting worker.
 """
 
 from __future__ import annotations
@@ -173,12 +175,23 @@ class WorkQueue(Generic[K]):
             self._push(key)
 
     def shut_down(self) -> None:
-        """Stop accepting keys, wake every waiting worker, drop pending delays."""
+        """Stop accepting and handing out keys: drop the queued ones and pending delays, wake
+        every waiting worker. Keys being processed finish; :meth:`get` then raises."""
         self._shutting_down = True
         for task in list(self._timers):
             task.cancel()
+        self._queue.clear()
+        self._dirty.clear()
+        self._added_at.clear()
+        self._waiting.clear()
+        self._depth.set(0)
         self._ready.set()
 
     @property
     def shutting_down(self) -> bool:
         return self._shutting_down
+
+    @property
+    def processing(self) -> frozenset[K]:
+        """The keys handed to workers and not yet done."""
+        return frozenset(self._processing)

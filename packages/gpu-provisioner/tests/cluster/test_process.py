@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 from typing import TYPE_CHECKING
 
@@ -41,7 +40,8 @@ async def test_main_serves_probes_and_metrics_while_leading(
             log_json=True,
         ),
     )
-    task = asyncio.create_task(main.run(settings))
+    stop = asyncio.Event()
+    task = asyncio.create_task(main.run(settings, stop))
     try:
         async with aiohttp.ClientSession() as http:
 
@@ -75,6 +75,5 @@ async def test_main_serves_probes_and_metrics_while_leading(
         )
         assert holder["spec"]["holderIdentity"]
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()  # as SIGTERM does: drain, release the Lease, return
+        await asyncio.wait_for(task, 30)

@@ -1,13 +1,13 @@
-"""Composition root: settings → logging → API client → app (caches, controller) → run."""
+"""Composition root: settings → logging → API client → probes → (leader election →) terms of
+fresh caches and controller, until SIGTERM/SIGINT (controller_kit owns the signals and the stop)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-import socket
 
 from kubernetes_asyncio import config
-from kubernetes_asyncio.client import ApiClient
 
 import controller_kit
 from controller_kit import ProbeServer
@@ -15,35 +15,35 @@ from workspace_controller import app as app_module
 from workspace_controller.settings import Settings
 
 
-async def run(settings: Settings) -> None:
-    """Run until cancelled (or until leadership is lost)."""
-    controller_kit.configure_logging(
-        json=settings.controller.log_json, level=settings.controller.log_level
-    )
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or until cancelled); each leadership term assembles afresh."""
+    ctl = settings.controller
+    controller_kit.configure_logging(json=ctl.log_json, level=ctl.log_level)
     await load_kube_config()
-    async with ApiClient() as api:
-        app = await app_module.assemble(api, settings)
-        readiness = controller_kit.StandbyReadiness(app.caches.synced)
+    async with controller_kit.api_client() as api:
+        elector = None
+        if ctl.leader_elect:
+            elector = controller_kit.LeaderElector(
+                api,
+                lease_name=ctl.lease_name,
+                namespace=ctl.namespace,
+                identity=controller_kit.process_identity(),
+                lease_duration_seconds=ctl.lease_duration_seconds,
+                renew_deadline_seconds=ctl.renew_deadline_seconds,
+                retry_period_seconds=ctl.retry_period_seconds,
+            )
+        readiness = controller_kit.StandbyReadiness(elector=elector)
+
+        async def lead() -> None:
+            app = await app_module.assemble(api, settings)
+            await readiness.leading(app.run, synced=app.caches.synced)()
+
         probes = ProbeServer(
-            host=settings.controller.probe_bind_host,
-            port=settings.controller.probe_port,
-            readiness={"caches": readiness},
+            host=ctl.probe_bind_host, port=ctl.probe_port, readiness={"caches": readiness}
         )
         await probes.start()
         try:
-            if not settings.controller.leader_elect:
-                await readiness.leading(app.run)()
-                return
-            await controller_kit.run_as_leader(
-                api,
-                readiness.leading(app.run),
-                lease_name=settings.controller.lease_name,
-                namespace=settings.controller.namespace,
-                identity=f"{socket.gethostname()}_{os.getpid()}",
-                lease_duration_seconds=settings.controller.lease_duration_seconds,
-                renew_deadline_seconds=settings.controller.renew_deadline_seconds,
-                retry_period_seconds=settings.controller.retry_period_seconds,
-            )
+            await controller_kit.run_until_stopped(lead, stop=stop, elector=elector)
         finally:
             await probes.stop()
 
@@ -57,4 +57,4 @@ async def load_kube_config() -> None:
 
 
 def main() -> None:
-    asyncio.run(run(Settings.from_env()))
+    asyncio.run(controller_kit.run_until_signalled(functools.partial(run, Settings.from_env())))

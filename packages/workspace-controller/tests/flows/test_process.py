@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -36,7 +35,8 @@ async def test_main_leads_serves_probes_and_reconciles(
             lease_duration_seconds=15.0,
         )
     )
-    task = asyncio.create_task(main.run(settings))
+    stop = asyncio.Event()
+    task = asyncio.create_task(main.run(settings, stop))
     try:
         async with aiohttp.ClientSession() as http:
 
@@ -87,9 +87,8 @@ async def test_main_leads_serves_probes_and_reconciles(
         assert lease is not None
         assert lease["spec"]["holderIdentity"]
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()  # as SIGTERM does: drain, release the Lease, return
+        await asyncio.wait_for(task, 30)
         await localcluster.delete_object(
             kube_api, "kaito.sh/v1beta1", "Workspace", "ws-main", namespace=kube_namespace
         )
