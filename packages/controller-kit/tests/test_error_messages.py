@@ -12,7 +12,9 @@ from controller_kit import error_message
 
 def _api_error(status: int, reason: str, body: Any) -> ApiException:
     exc = ApiException(status=status, reason=reason)
-    exc.body = body if isinstance(body, str | bytes) else json.dumps(body)
+    # A real ApiException holds the response's data: bytes, or str once decoded.
+    text = body if isinstance(body, str | bytes) else json.dumps(body)
+    exc.body = text.encode() if isinstance(text, str) else text
     return exc
 
 
