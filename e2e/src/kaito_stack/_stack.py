@@ -448,6 +448,15 @@ class Stack:
         if child is not None:
             child.wait(timeout=10)
 
+    def terminate(self, replica: Replica) -> None:
+        """SIGTERM, as the kubelet sends on a rollout; :meth:`wait_exit` collects the result."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(replica.pid, signal.SIGTERM)
+
+    def wait_exit(self, replica: Replica, *, timeout: float = 30.0) -> int:
+        """The replica's exit code once it has exited (``subprocess.TimeoutExpired`` if not)."""
+        return self._children[replica.pid].wait(timeout=timeout)
+
     # -- the model runtime ------------------------------------------------------------------------
 
     def serve_workload(self, deployment: str, namespace: str) -> str:

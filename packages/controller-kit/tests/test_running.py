@@ -4,12 +4,14 @@ starts again (no process exit)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 
 import aiohttp
+import pytest
 
-from controller_kit import Controller, RateLimiter, Request, Result, run_until_signalled
+from controller_kit import Controller, RateLimiter, Request, Result, _running, run_until_signalled
 from controller_kit._running import run_term, run_until_stopped
 
 
@@ -179,3 +181,23 @@ async def test_a_second_signal_abandons_the_graceful_stop() -> None:
 
     await asyncio.wait_for(run_until_signalled(main), 5)
     assert cancelled.is_set()
+
+
+async def test_work_that_ignores_its_cancellation_is_left_behind_in_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_running, "ABANDON_SECONDS", 0.2)
+    release = asyncio.Event()
+
+    async def stubborn() -> None:  # a call that swallows CancelledError, as some clients do
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    term = asyncio.create_task(run_term(stubborn, stop=asyncio.Event()))
+    await asyncio.sleep(0.05)
+    term.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(term, 2)
+    release.set()
+    await asyncio.sleep(0.01)

@@ -99,10 +99,18 @@ class Controller:
                     return
                 self._log.info("starting workers", workers=self._workers)
                 async with asyncio.TaskGroup() as group:
-                    for index in range(self._workers):
+                    workers = [
                         group.create_task(self._worker(), name=f"{self.name}-worker-{index}")
+                        for index in range(self._workers)
+                    ]
                     if term is not None:
                         group.create_task(self._stop_on(term.stopping), name=f"{self.name}-stop")
+                    try:
+                        await asyncio.wait(workers)
+                    except asyncio.CancelledError:
+                        # Take no more keys even if a reconcile outlives its cancellation.
+                        self.queue.shut_down()
+                        raise
             finally:
                 self.queue.shut_down()
 

@@ -445,6 +445,10 @@ class StandbyReadiness:
         return run
 
     def __call__(self) -> bool:
-        if self._elector is not None and not self._elector.healthy():
-            return False
-        return not self._leading or self._synced()
+        if self._elector is not None:
+            if not self._elector.healthy():
+                return False
+            leading = self._elector.leading and self._leading
+        else:
+            leading = self._leading
+        return not leading or self._synced()

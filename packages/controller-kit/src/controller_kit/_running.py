@@ -42,6 +42,9 @@ Well inside the 30 s a pod gets between SIGTERM and SIGKILL by default (the char
 ``terminationGracePeriodSeconds``), leaving time to release the Lease."""
 RESTART_DELAY_SECONDS = 2.0
 """Pause before a failed term's work is started again (without leader election)."""
+ABANDON_SECONDS = 5.0
+"""How long cancelled work may take to end before it is left behind (and logged): a reconcile
+stuck in a call that does not honour cancellation must not keep the process from stepping down."""
 TLS_CLOSE_SECONDS = 0.25
 """How long :func:`api_client` lets TLS connections finish closing after its session closed."""
 
@@ -74,6 +77,8 @@ class Term:
         """Returns once no controller of this term is running."""
         await self._idle.wait()
 
+
+_LEFT_BEHIND: set[asyncio.Task[None]] = set()
 
 _CURRENT: contextvars.ContextVar[Term | None] = contextvars.ContextVar(
     "controller_kit_term", default=None
@@ -122,11 +127,22 @@ async def run_term(
                 _log.warning("grace period over, abandoning in-flight reconciles")
     finally:
         stopped.cancel()
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, stopped, return_exceptions=True)
-    if not task.cancelled():
+        await asyncio.gather(stopped, return_exceptions=True)
+        await _cancel(task)
+    if task.done() and not task.cancelled():
         task.result()  # the work's own error
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait up to ``ABANDON_SECONDS`` for it; then leave it behind."""
+    if task.done():
+        return
+    task.cancel()
+    await asyncio.wait({task}, timeout=ABANDON_SECONDS)
+    if not task.done():
+        _log.error("work did not end when cancelled; leaving it behind", task=task.get_name())
+        _LEFT_BEHIND.add(task)
+        task.add_done_callback(_LEFT_BEHIND.discard)
 
 
 async def run_until_stopped(

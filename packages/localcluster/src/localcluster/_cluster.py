@@ -12,11 +12,14 @@ directory, which is all ``down`` needs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
+import os
 import secrets
 import shutil
+import signal
 import socket
 import ssl
 import time
@@ -113,7 +116,8 @@ class LocalCluster:
 
     ``attached=True`` (tests): the processes die with this interpreter and :meth:`stop` reaps
     them. ``attached=False`` (``python -m localcluster up``): they keep running after we exit and
-    are stopped with :func:`stop_from_state`.
+    are stopped with :func:`stop_from_state`. :meth:`stop_component` and :meth:`start_component`
+    take one component down and bring it back in place (an outage of kube-apiserver or etcd).
     """
 
     def __init__(
@@ -131,6 +135,8 @@ class LocalCluster:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._records: list[ProcessRecord] = []
         self._info: ClusterInfo | None = None
+        self._argv: dict[str, tuple[list[str], Path]] = {}
+        self._probes: dict[str, tuple[str, ssl.SSLContext | None, str | None]] = {}
 
     @property
     def info(self) -> ClusterInfo:
@@ -172,6 +178,57 @@ class LocalCluster:
         """Stop every component this object started (by PID) and reap them."""
         stop(self._records, children=self._children)
         self._children.clear()
+
+    # -- one component, in place (outage tests) -------------------------------------------------
+
+    @property
+    def components(self) -> list[str]:
+        """Component names, in start order (``etcd``, ``kube-apiserver``, ...)."""
+        return [r.name for r in self._records]
+
+    def stop_component(self, name: str, *, kill: bool = True) -> None:
+        """Stop one component, keeping its ports and data for :meth:`start_component`.
+
+        ``kill``: SIGKILL, as a crash or an OOM kill would (no graceful shutdown); otherwise
+        SIGTERM, then SIGKILL after 10 s.
+        """
+        _, record = self._component(name)
+        child = self._children.pop(record.pid, None)
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signal.SIGKILL)
+            if child is not None:
+                child.wait(timeout=10)
+        else:
+            stop([record], children={record.pid: child} if child is not None else None)
+
+    def start_component(self, name: str) -> None:
+        """Start a component stopped by :meth:`stop_component` again, with the same arguments
+        (so the same ports and data directory), and return once it reports healthy."""
+        index, old = self._component(name)
+        if is_ours(old):
+            raise RuntimeError(f"{name} is still running (pid {old.pid})")
+        argv, logs = self._argv[name]
+        process, record = spawn(name, argv, log_path=logs / f"{name}.log", attached=self.attached)
+        self._children[process.pid] = process
+        self._records[index] = record
+        self._write_state()
+        url, context, token = self._probes[name]
+        wait_healthy(
+            name=name,
+            url=url,
+            process=process,
+            record=record,
+            deadline=time.monotonic() + self.startup_timeout_seconds,
+            context=context,
+            token=token,
+        )
+
+    def _component(self, name: str) -> tuple[int, ProcessRecord]:
+        for index, record in enumerate(self._records):
+            if record.name == name:
+                return index, record
+        raise KeyError(f"no component {name!r}; started: {', '.join(self.components)}")
 
     def _start(self) -> ClusterInfo:
         began = time.monotonic()
@@ -222,6 +279,7 @@ class LocalCluster:
             ],
             logs,
         )
+        self._probes["etcd"] = (f"{etcd_url}/health", None, None)
         wait_healthy(
             name="etcd",
             url=f"{etcd_url}/health",
@@ -252,6 +310,7 @@ class LocalCluster:
             ],
             logs,
         )
+        self._probes["kube-apiserver"] = (f"{server}/readyz", api_context, token)
         wait_healthy(
             name="kube-apiserver",
             url=f"{server}/readyz",
@@ -315,6 +374,7 @@ class LocalCluster:
             ("kwok", kwok, f"http://127.0.0.1:{kwok_port}/healthz", None),
         ):
             record = next(r for r in self._records if r.pid == process.pid)
+            self._probes[name] = (url, ctx, None)
             wait_healthy(
                 name=name,
                 url=url,
@@ -338,6 +398,7 @@ class LocalCluster:
 
     def _spawn(self, name: str, argv: list[str], logs: Path) -> subprocess.Popen[bytes]:
         process, record = spawn(name, argv, log_path=logs / f"{name}.log", attached=self.attached)
+        self._argv[name] = (argv, logs)
         self._children[process.pid] = process
         self._records.append(record)
         self._write_state()  # so `down` can stop a half-started cluster
