@@ -445,10 +445,9 @@ class StandbyReadiness:
         return run
 
     def __call__(self) -> bool:
-        if self._elector is not None:
-            if not self._elector.healthy():
-                return False
-            leading = self._elector.leading and self._leading
-        else:
-            leading = self._leading
-        return not leading or self._synced()
+        if self._elector is None:
+            return not self._leading or self._synced()
+        if not self._elector.healthy():
+            return False
+        # A leader is ready once its term has started and its caches have synced.
+        return not self._elector.leading or (self._leading and self._synced())
