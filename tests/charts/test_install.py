@@ -51,6 +51,7 @@ WORKSPACE_ALLOWED: list[Check] = [
     ("create", "", "events", "team-a", ""),
     ("create", "coordination.k8s.io", "leases", "chart-wc", ""),
     ("update", "coordination.k8s.io", "leases", "chart-wc", "workspace-controller"),
+    ("watch", "coordination.k8s.io", "leases", "chart-wc", "workspace-controller"),
 ]
 WORKSPACE_DENIED: list[Check] = [
     ("get", "", "secrets", "team-a", "s"),
@@ -62,6 +63,7 @@ WORKSPACE_DENIED: list[Check] = [
     ("list", "", "namespaces", "", ""),
     ("update", "coordination.k8s.io", "leases", "kube-system", "workspace-controller"),
     ("update", "coordination.k8s.io", "leases", "chart-wc", "someone-else"),
+    ("watch", "coordination.k8s.io", "leases", "chart-wc", ""),
     ("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", ""),
 ]
 PROVISIONER_ALLOWED: list[Check] = [
@@ -77,6 +79,7 @@ PROVISIONER_ALLOWED: list[Check] = [
     ("delete", "", "pods", "team-a", "p"),
     ("patch", "", "events", "team-a", "e"),
     ("get", "coordination.k8s.io", "leases", "chart-gp", "gpu-provisioner-leader-election"),
+    ("watch", "coordination.k8s.io", "leases", "chart-gp", "gpu-provisioner-leader-election"),
 ]
 PROVISIONER_DENIED: list[Check] = [
     ("create", "karpenter.sh", "nodeclaims", "", ""),
