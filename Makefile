@@ -8,8 +8,13 @@ sync:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --all-packages --locked
 
-# The README's test command: lint, build (or reuse) the local control plane, run every test.
-test: lint localcluster-build
+# The README's test command: lint, build (or reuse) the local control plane, install the Debian
+# packages the tests start (a no-op when present), run every test.
+.PHONY: debian-prereqs
+debian-prereqs:
+	tools/ci/debian-prereqs.sh
+
+test: lint localcluster-build debian-prereqs
 	$(UV) run pytest
 
 pytest: sync
