@@ -2,6 +2,8 @@
 
 Records from the standard library (aiohttp, kubernetes-asyncio, azure) go through the same
 processors, so every line carries the bound context (controller, namespace, name, reconcile_id).
+The Azure SDK's HTTP request/response dumps and azure.identity's token chatter are kept at
+WARNING unless the level is DEBUG: at INFO they would outnumber the controllers' own lines.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import logging
 import sys
 
 import structlog
+
+CHATTY_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity")
+"""Libraries that log every HTTP exchange or token fetch at INFO; shown only at DEBUG."""
 
 
 def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
@@ -50,3 +55,6 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    debug = root.level <= logging.DEBUG
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
