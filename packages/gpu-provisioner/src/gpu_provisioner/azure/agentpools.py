@@ -39,6 +39,11 @@ TAG_CREATED_AT = "kaito-created-at"
 
 GIB = 2**30
 
+AZURE_SPELLINGS: Mapping[str, str] = {"Standard_ND96asr_A100_v4": "Standard_ND96asr_v4"}
+"""Catalog names that are Kaito's spelling of a VM size, not Azure's, to Azure's own name (one of
+the entry's aliases). Azure rejects the others with an unknown-size error; every catalog name not
+listed here is Azure's own."""
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PoolOptions:
@@ -53,7 +58,8 @@ class PoolOptions:
 
 
 def vm_size(claim: Claim) -> str:
-    """The VM size the claim asks for, validated against the SKU table."""
+    """The VM size the claim asks for, validated against the SKU table, as Azure names it (which
+    is not always the catalog's canonical name: :data:`AZURE_SPELLINGS`)."""
     requirement = claim.requirement(INSTANCE_TYPE)
     if requirement is None or requirement.operator != "In" or not requirement.values:
         raise InvalidClaimError(
@@ -63,9 +69,10 @@ def vm_size(claim: Claim) -> str:
         )
     for value in requirement.values:
         try:
-            return preset_catalog.get_instance_type(value).name
+            name = preset_catalog.get_instance_type(value).name
         except preset_catalog.UnknownNameError:
             continue
+        return AZURE_SPELLINGS.get(name, name)
     raise InvalidClaimError(
         "UnknownInstanceType",
         f"none of the requested instance types {list(requirement.values)} is a known Azure GPU "
