@@ -5,7 +5,9 @@ At most ``max_concurrent_reconciles`` keys are reconciled at once, and never the
 log context. Outcomes map to controller-runtime's: success forgets the key's backoff; a
 ``requeue_after`` result re-adds it later; an exception retries with backoff (an unreachable API
 server too: it is logged without a traceback); a :class:`TerminalError` is logged and counted
-but not retried.
+but not retried. A 409 Conflict or 404 Not Found from the API server (a write that lost a race
+with another writer or with deletion) is a quiet requeue with backoff, counted as
+``result="requeue"`` and not as an error.
 
 Started inside a term of :mod:`controller_kit._running`, a controller stops taking keys when the
 term is stopping and returns once its in-flight reconciles have ended (a graceful shutdown).
@@ -166,19 +168,19 @@ class Controller:
                 self._log.error("reconcile failed terminally", error=str(exc))
                 self.queue.forget(request)
                 return
-            except Exception as exc:
-                _metrics.RECONCILE_ERRORS.labels(controller=self.name).inc()
-                _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="error").inc()
-                log = self._log.info if _is_expected(exc) else self._log.warning
-                log(
-                    "reconcile failed, retrying",
-                    error=describe(exc),
-                    retries=self.queue.rate_limiter.retries(request),
-                    exc_info=not _is_expected(exc)
-                    and not isinstance(exc, ApiException)
-                    and not unreachable(exc),
-                )
+            except ApiException as exc:
+                if exc.status not in _STALE:
+                    self._failed(request, exc)
+                    return
+                # Our write lost a race (409: the object changed since our read; 404: it is
+                # gone). Not an error: the next pass reads the newer state, as controller-runtime
+                # users return Requeue on a conflict.
+                _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="requeue").inc()
+                self._log.debug("object changed or gone, requeued", error=describe(exc))
                 self.queue.add_rate_limited(request)
+                return
+            except Exception as exc:
+                self._failed(request, exc)
                 return
             finally:
                 _metrics.RECONCILE_TIME.labels(controller=self.name).observe(
@@ -191,10 +193,29 @@ class Controller:
             else:
                 _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="success").inc()
 
+    def _failed(self, request: Request, exc: Exception) -> None:
+        """Count an error and retry with backoff; a traceback only for unexpected exceptions."""
+        _metrics.RECONCILE_ERRORS.labels(controller=self.name).inc()
+        _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="error").inc()
+        log = self._log.info if _is_expected(exc) else self._log.warning
+        log(
+            "reconcile failed, retrying",
+            error=describe(exc),
+            retries=self.queue.rate_limiter.retries(request),
+            exc_info=not _is_expected(exc)
+            and not isinstance(exc, ApiException)
+            and not unreachable(exc),
+        )
+        self.queue.add_rate_limited(request)
+
+
+_STALE = (404, 409)
+"""A write that lost a race with another writer (Conflict) or with deletion (Not Found)."""
+
 
 def _is_expected(exc: Exception) -> bool:
-    """Conflicts (a stale cache under optimistic concurrency) and throttling are routine."""
-    return isinstance(exc, ApiException) and exc.status in (409, 429)
+    """Throttling is routine: logged without a warning, still counted as an error."""
+    return isinstance(exc, ApiException) and exc.status == 429
 
 
 def unreachable(exc: BaseException) -> bool:
