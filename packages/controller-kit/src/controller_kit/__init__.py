@@ -40,7 +40,12 @@ from controller_kit._running import (
     run_until_stopped,
 )
 from controller_kit._serving import ProbeServer
-from controller_kit._settings import load_settings
+from controller_kit._settings import (
+    SettingHelp,
+    describe_settings,
+    load_settings,
+    settings_from_command_line,
+)
 
 __all__ = [
     "DONE",
@@ -61,6 +66,7 @@ __all__ = [
     "Request",
     "Resource",
     "Result",
+    "SettingHelp",
     "StandbyReadiness",
     "SystemClock",
     "TerminalError",
@@ -68,6 +74,7 @@ __all__ = [
     "api_client",
     "conditions",
     "configure_logging",
+    "describe_settings",
     "error_message",
     "load_settings",
     "matches_labels",
@@ -78,4 +85,5 @@ __all__ = [
     "run_as_leader",
     "run_until_signalled",
     "run_until_stopped",
+    "settings_from_command_line",
 ]
