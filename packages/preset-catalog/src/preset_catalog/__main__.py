@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from preset_catalog._cli import main
 
-raise SystemExit(main())
+try:
+    code = main()
+    sys.stdout.flush()
+except BrokenPipeError:
+    # The reader went away (``... | head``): stop quietly, as a shell tool does on SIGPIPE, and
+    # point stdout at /dev/null so that the interpreter's final flush cannot fail again.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    code = 128 + 13
+raise SystemExit(code)

@@ -29,6 +29,7 @@ from preset_catalog._tuning import default_tuning_config
 from preset_catalog._version import CATALOG_VERSION
 
 if TYPE_CHECKING:
+    import enum
     from collections.abc import Sequence
     from typing import TextIO
 
@@ -76,22 +77,27 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("name", help="preset name or alias")
     fit.add_argument("--instance-type", required=True, metavar="SKU")
     fit.add_argument(
-        "--tuning", type=str.lower, choices=list(TuningMethod), help="check tuning, not inference"
+        "--tuning",
+        type=str.lower,
+        choices=_values(TuningMethod),
+        help="check tuning, not inference",
     )
-    fit.add_argument("--runtime", type=str.lower, choices=list(Runtime), help="inference runtime")
+    fit.add_argument(
+        "--runtime", type=str.lower, choices=_values(Runtime), help="inference runtime"
+    )
     fit.add_argument("--count", type=_positive, default=1, help="node count (default 1)")
     fit.set_defaults(handler=_fit)
 
     estimate = commands.add_parser("estimate", help="nodes one serving instance needs")
     estimate.add_argument("name", help="preset name or alias")
     estimate.add_argument("--instance-type", required=True, metavar="SKU")
-    estimate.add_argument("--runtime", type=str.lower, choices=list(Runtime))
+    estimate.add_argument("--runtime", type=str.lower, choices=_values(Runtime))
     estimate.add_argument("--max-model-len", type=_positive, metavar="TOKENS")
     estimate.add_argument("--count", type=_positive, default=1, help="requested node count")
     estimate.set_defaults(handler=_estimate)
 
     tuning = commands.add_parser("tuning-config", help="print the default training_config.yaml")
-    tuning.add_argument("method", type=str.lower, choices=list(TuningMethod))
+    tuning.add_argument("method", type=str.lower, choices=_values(TuningMethod))
     tuning.add_argument("--preset", help="add the preset's LoRA target modules")
     tuning.add_argument("--instance-type", metavar="SKU", help="adapt dtypes to its GPUs")
     tuning.set_defaults(handler=_tuning_config)
@@ -104,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(handler=_export)
     return parser
+
+
+def _values(kind: type[enum.Enum]) -> list[str]:
+    """An enum's values as argparse choices (its members would print as ``<Kind.X: 'x'>``)."""
+    return [str(member.value) for member in kind]
 
 
 def _positive(text: str) -> int:
@@ -283,6 +294,18 @@ def _estimate(args: argparse.Namespace) -> int:
         )
     except NodeEstimateError as error:
         print(f"cannot estimate: [{error.violation.code}] {error.violation.message}")
+        return EXIT_DOES_NOT_FIT
+    # A count is only an answer when `fit` agrees that the preset runs on that many nodes.
+    report = check_fit(
+        preset, sku, workload=Inference(runtime=estimate.runtime), node_count=estimate.node_count
+    )
+    if not report.fits:
+        print(
+            f"does not fit: inference of {preset.name} with {estimate.runtime} on "
+            f"{estimate.node_count} x {sku.name}"
+        )
+        for violation in report.violations:
+            print(f"  - [{violation.code}] {violation.message}")
         return EXIT_DOES_NOT_FIT
     print(
         f"{estimate.node_count} node(s) of {sku.name} ({estimate.runtime}): {estimate.explanation}"
