@@ -408,7 +408,11 @@ def test_the_entrypoint_refuses_loopback_whatever_the_environment(
     assert code == 1
     assert not list(data.iterdir())
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [(e["event"], e["file"]) for e in events] == [("download_refused", "a.csv")]
+    assert [(e["event"], e.get("file")) for e in events] == [
+        ("download_refused", "a.csv"),
+        ("download_incomplete", None),
+    ]
+    assert events[-1]["level"] == "error"
     assert "token" not in json.dumps(events)
 
 

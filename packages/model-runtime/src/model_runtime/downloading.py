@@ -333,7 +333,12 @@ def _remove(path: str) -> None:
 def main(env: Mapping[str, str], args: Sequence[str]) -> int:
     """The ``download`` entrypoint: ``FILE URL`` pairs as arguments; 0 once all are saved."""
     if not args or len(args) % 2:
-        jsonlog.event(_log, "download_misconfigured", error="expected FILE URL pairs")
+        jsonlog.fatal(
+            _log,
+            "download_misconfigured",
+            error="expected FILE URL pairs",
+            fix="pass arguments as FILE URL [FILE URL ...]",
+        )
         return 1
     pairs = list(zip(args[::2], args[1::2], strict=True))
     try:
@@ -353,6 +358,19 @@ def main(env: Mapping[str, str], args: Sequence[str]) -> int:
             )
         )
     except ValueError as error:
-        jsonlog.event(_log, "download_misconfigured", error=str(error))
+        jsonlog.fatal(
+            _log,
+            "download_misconfigured",
+            error=str(error),
+            fix="set MAX_BYTES, TIMEOUT_SECONDS, ATTEMPTS and RETRY_DELAY_SECONDS to numbers",
+        )
         return 1
-    return 0 if ok else 1
+    if not ok:
+        jsonlog.fatal(
+            _log,
+            "download_incomplete",
+            fix="check that every URL answers with the file (see download_failed lines) "
+            "and is reachable from the pod",
+        )
+        return 1
+    return 0

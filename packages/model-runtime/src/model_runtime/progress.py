@@ -20,7 +20,9 @@ _log = logging.getLogger("model_runtime.tune")
 
 
 class ProgressReporter(TrainerCallback):
-    """Logs ``training_progress`` (step, loss, tokens/s) at each of the trainer's log events.
+    """Logs ``training_started`` (steps, epochs), then ``training_progress`` (step, loss, tokens/s)
+    at each of the trainer's log events, and ``training_finished``: the JSON lines that stand in
+    for the trainer's progress bar, which is off.
 
     Tokens per second come from trl's cumulative ``num_tokens`` log entry over the wall time
     since the previous log; ``records`` keeps every entry (the tests and the benchmark read it).
@@ -35,6 +37,14 @@ class ProgressReporter(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._last_time = self._clock()
         self._last_tokens = 0.0
+        if state.is_world_process_zero:
+            jsonlog.event(
+                _log,
+                "training_started",
+                max_steps=state.max_steps,
+                epochs=state.num_train_epochs,
+                logging_steps=args.logging_steps,
+            )
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any

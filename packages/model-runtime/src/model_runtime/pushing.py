@@ -134,7 +134,12 @@ def main(env: Mapping[str, str]) -> int:
     marker = os.path.join(output_dir, contract.env_str(env, "MARKER", contract.COMPLETION_MARKER))
     image_name = env.get("IMAGE", "").strip()
     if not image_name:
-        jsonlog.event(_log, "push_misconfigured", error="IMAGE is not set")
+        jsonlog.fatal(
+            _log,
+            "push_misconfigured",
+            error="IMAGE is not set",
+            fix="set IMAGE to the adapter image (the Workspace's tuning.output.image)",
+        )
         return 1
     try:
         reference = oci.parse_reference(image_name)
@@ -162,10 +167,22 @@ def main(env: Mapping[str, str]) -> int:
             )
         )
     except (TrainerFailedError, FileNotFoundError, ValueError, json.JSONDecodeError) as error:
-        jsonlog.event(_log, "push_aborted", error=str(error))
+        jsonlog.fatal(
+            _log,
+            "push_aborted",
+            error=str(error),
+            fix="if the trainer ended without an adapter, read the tuning container's log; "
+            "otherwise correct IMAGE or the push secret's Docker config",
+        )
         return 1
     except (oci.PushError, aiohttp.ClientError, TimeoutError) as error:
-        jsonlog.event(_log, "push_gave_up", error=str(error) or type(error).__name__)
+        jsonlog.fatal(
+            _log,
+            "push_gave_up",
+            error=str(error) or type(error).__name__,
+            fix="check that the registry in IMAGE is reachable and that the Workspace's "
+            "tuning.output.imagePushSecret may push to it",
+        )
         return 1
     jsonlog.event(_log, "adapter_pushed", image=str(reference), digest=digest)
     return 0

@@ -102,12 +102,8 @@ def _training_keys() -> list[str]:
 
 
 def quiet_libraries() -> None:
-    """Turn off the libraries' progress bars: the runtime logs JSON lines instead."""
-    import datasets  # noqa: PLC0415
-    import transformers  # noqa: PLC0415
-
-    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    datasets.disable_progress_bars()
+    """Turn off the libraries' progress bars: the runtime logs progress as JSON events instead."""
+    jsonlog.disable_progress_bars()
 
 
 def build_trainer(
@@ -275,10 +271,23 @@ def main(env: Mapping[str, str]) -> int:
         reporter = progress.ProgressReporter()
         trainer, output_dir = build_trainer(cfg, env, callbacks=[reporter])
     except ConfigError as error:
-        jsonlog.event(_log, "invalid_training_config", path=path, error=str(error))
+        jsonlog.fatal(
+            _log,
+            "invalid_training_config",
+            path=path,
+            error=str(error),
+            fix=f"correct the training config at {path} (the ConfigMap named by the "
+            "Workspace's tuning.config) as the error says",
+        )
         return 1
     except (RuntimeError, OSError) as error:  # no GPU for QLoRA, missing weights or files
-        jsonlog.event(_log, "training_setup_failed", error=f"{type(error).__name__}: {error}")
+        jsonlog.fatal(
+            _log,
+            "training_setup_failed",
+            error=f"{type(error).__name__}: {error}",
+            fix="check that MODEL_DIR holds the base model's weights and the data is mounted; "
+            "QLoRA needs a CUDA GPU",
+        )
         return 1
     trainer.train()
     save_adapter(trainer, output_dir)
