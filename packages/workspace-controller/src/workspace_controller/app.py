@@ -57,4 +57,5 @@ async def assemble(api: ApiClient, settings: Settings, *, clock: Clock | None = 
         if owned is not None:
             controller.watch(owned, caches.workspace_of)
     controller.watch(cache.nodes, caches.workspaces_using_node(cache))
+    controller.watch(cache.configmaps, caches.workspaces_using_configmap(cache))
     return App(caches=cache, controller=controller)

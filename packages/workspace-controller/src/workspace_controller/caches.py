@@ -24,7 +24,11 @@ OWNED = constants.LABEL_WORKSPACE
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Caches:
-    """One informer per kind; ``claims`` is None when no Karpenter claim API is served."""
+    """One informer per kind; ``claims`` is None when no Karpenter claim API is served.
+
+    ``configmaps`` holds every ConfigMap, not only the controller's own: a Workspace names the
+    user's (``tuning.config``, ``inference.config``) and must hear when one is created or fixed.
+    """
 
     workspaces: Informer
     claims: Informer | None
@@ -49,7 +53,7 @@ class Caches:
             deployments=owned(kinds.DEPLOYMENTS),
             statefulsets=owned(kinds.STATEFULSETS),
             services=owned(kinds.SERVICES),
-            configmaps=owned(kinds.CONFIGMAPS),
+            configmaps=Informer(api, kinds.CONFIGMAPS),  # the users' too: Workspaces name them
             pods=owned(kinds.PODS),
         )
 
@@ -123,6 +127,33 @@ def workspace_of(obj: Mapping[str, Any]) -> list[Request]:
         return []
     namespace = labels.get(constants.LABEL_WORKSPACE_NAMESPACE) or meta.get("namespace") or ""
     return [Request(namespace, name)]
+
+
+def referenced_configmaps(workspace: Mapping[str, Any]) -> set[str]:
+    """The ConfigMaps (in its own namespace) a Workspace object names."""
+    names = {
+        ((workspace.get(section) or {}).get("config") or "") for section in ("tuning", "inference")
+    }
+    return names - {""}
+
+
+def workspaces_using_configmap(caches: Caches) -> Any:
+    """Map a ConfigMap event to the Workspace that owns it, or to the Workspaces of its namespace
+    that reference it (so creating or fixing a missing ConfigMap resumes them)."""
+
+    def mapper(configmap: Mapping[str, Any]) -> list[Request]:
+        owned = workspace_of(configmap)
+        if owned:
+            return owned
+        meta = configmap.get("metadata") or {}
+        namespace, name = meta.get("namespace") or "", meta.get("name")
+        return [
+            Request(namespace, ws["metadata"]["name"])
+            for ws in caches.workspaces.list(namespace=namespace)
+            if name in referenced_configmaps(ws)
+        ]
+
+    return mapper
 
 
 def workspaces_using_node(caches: Caches) -> Any:

@@ -135,6 +135,9 @@ class WorkspaceReconciler:
             return DONE  # the update event brings us back with a fresh cache
 
         plan = self._plan(ws, obj, max_nodes=await self._max_nodes(ws, request.namespace))
+        missing = await self._missing_config(ws, obj, plan)
+        if missing is not None:
+            plan = dataclasses.replace(plan, blockers=(*plan.blockers, missing))
         if plan.blockers:
             await self._write_status(obj, self._observe(ws, obj, plan))
             return DONE
@@ -230,6 +233,58 @@ class WorkspaceReconciler:
             target_node_count=target,
             blockers=blockers,
         )
+
+    async def _missing_config(
+        self, ws: v1beta1.Workspace, obj: dict[str, Any], plan: Plan
+    ) -> status.Blocker | None:
+        """A blocker when the ConfigMap the Workspace references (``tuning.config`` or
+        ``inference.config``) does not exist, checked before any GPU node is requested.
+
+        Not terminal: the ConfigMaps are watched, so creating it brings the next pass. Once the
+        workload of the current spec exists the reference has served its purpose and is not
+        checked again (a finished tuning Job stays Succeeded if its ConfigMap goes).
+        """
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        if plan.mode == "tuning":
+            assert ws.tuning is not None
+            config = ws.tuning.config
+            condition, reason = ConditionType.JOB_STARTED, "TuningConfigNotFound"
+            workload = self._caches.jobs.get(name, namespace)
+        else:
+            config = ws.inference.config if ws.inference is not None else None
+            condition, reason = ConditionType.INFERENCE_READY, "InferenceConfigNotFound"
+            workload = self._caches.deployments.get(name, namespace) or (
+                self._caches.statefulsets.get(name, namespace)
+            )
+        if not config:
+            return None
+        if workload is not None and (workload["metadata"].get("annotations") or {}).get(
+            constants.ANNOTATION_REVISION
+        ) == common.spec_hash(ws):
+            return None
+        if await self._user_configmap(config, namespace) is not None:
+            return None
+        _log.info("referenced ConfigMap missing", configmap=f"{namespace}/{config}")
+        return status.Blocker(
+            condition=condition,
+            reason=reason,
+            message=f"ConfigMap {namespace}/{config} not found: no GPU node is requested until "
+            "it exists (creating it resumes this Workspace)",
+            fatal=False,
+        )
+
+    async def _user_configmap(self, name: str, namespace: str) -> dict[str, Any] | None:
+        """The ConfigMap from the cache, or from the API server when the cache does not show it
+        (yet): a ConfigMap created just before its Workspace is not reported missing."""
+        found = self._caches.configmaps.get(name, namespace)
+        if found is not None:
+            return found
+        try:
+            return await resources.get(self._api, kinds.CONFIGMAPS, name, namespace=namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return None
 
     @staticmethod
     def _estimate(
@@ -371,15 +426,19 @@ class WorkspaceReconciler:
         assert plan.instance_type is not None
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         method = ws.tuning.method.lower()
+        revision = common.spec_hash(ws)
+        job = self._caches.jobs.get(name, namespace)
+        current = (
+            (job["metadata"].get("annotations") or {}).get(constants.ANNOTATION_REVISION)
+            if job
+            else None
+        )
+        if job is not None and current == revision:
+            return ()  # the config served to create this Job; a later change to it is not read
         config, config_map_name, problem = await self._tuning_config(ws, obj, plan, method)
         if problem is not None:
             return (problem,)
-        revision = common.spec_hash(ws)
-        job = self._caches.jobs.get(name, namespace)
         if job is not None:
-            current = (job["metadata"].get("annotations") or {}).get(constants.ANNOTATION_REVISION)
-            if current == revision:
-                return ()
             if not job["metadata"].get("deletionTimestamp"):
                 await resources.delete(
                     self._api,
@@ -426,13 +485,8 @@ class WorkspaceReconciler:
         assert ws.tuning is not None
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         if ws.tuning.config:
-            try:
-                user = await resources.get(
-                    self._api, kinds.CONFIGMAPS, ws.tuning.config, namespace=namespace
-                )
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+            user = await self._user_configmap(ws.tuning.config, namespace)
+            if user is None:
                 return (
                     {},
                     ws.tuning.config,
@@ -612,6 +666,7 @@ class WorkspaceReconciler:
             body = {**obj, "status": new_status}
             await resources.replace_status(self._api, kinds.WORKSPACES, body)
             for reason, message in status.new_failures(previous, new_status):
+                _log.warning("workspace blocked", reason=reason, error=message)
                 await self._events.record(obj, type_=WARNING, reason=reason, message=message)
         return new_status
 

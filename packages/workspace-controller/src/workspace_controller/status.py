@@ -298,6 +298,16 @@ def _nodes_without_claims(ready_nodes: list[Object]) -> int:
     )
 
 
+def _reports_a_failure(previous: Mapping[str, Any], type_: str) -> bool:
+    """Whether ``previous`` has ``type_`` False for a failure (a blocker that has since gone)."""
+    found = conditions.find(previous.get("conditions"), type_)
+    return (
+        found is not None
+        and found.get("status") == FALSE
+        and str(found.get("reason") or "") not in PROGRESS_REASONS
+    )
+
+
 def _tuning(
     obs: Observation, resource_ready: bool, blockers: Mapping[ConditionType, Blocker], put: Any
 ) -> State:
@@ -310,6 +320,8 @@ def _tuning(
     if job is None:
         if resource_ready:
             put(ConditionType.JOB_STARTED, FALSE, "JobNotCreated", "tuning Job not created yet")
+        elif _reports_a_failure(obs.previous, ConditionType.JOB_STARTED):
+            put(ConditionType.JOB_STARTED, FALSE, "JobNotCreated", "waiting for GPU nodes")
         put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, "TuningPending", "waiting for GPU nodes")
         return State.PENDING
     status = job.get("status") or {}
@@ -359,23 +371,48 @@ def _inference(
                 "WorkloadNotCreated",
                 "workload not created yet",
             )
+        elif _reports_a_failure(obs.previous, ConditionType.INFERENCE_READY):
+            put(ConditionType.INFERENCE_READY, FALSE, "WorkloadNotCreated", "waiting for GPU nodes")
         put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, "InferencePending", "waiting for GPU nodes")
         return State.PENDING
     wanted = int((workload.get("spec") or {}).get("replicas", 1))
     ready = int((workload.get("status") or {}).get("readyReplicas") or 0)
     kind = workload.get("kind", "Deployment")
     name = workload["metadata"]["name"]
-    if wanted > 0 and ready >= wanted and resource_ready:
+    rollout = rollout_pending(workload)
+    if wanted > 0 and ready >= wanted and resource_ready and rollout is None:
         put(ConditionType.INFERENCE_READY, TRUE, "InferenceReady", f"{kind} {name} is ready")
         put(ConditionType.WORKSPACE_SUCCEEDED, TRUE, "InferenceReady", "the model is being served")
         return State.READY
     reason, message = classify_pods(obs.pods)
-    message = f"{kind} {name}: {ready}/{wanted} replicas ready" + (
-        f"; {message}" if message else ""
-    )
+    if ready < wanted or wanted == 0:
+        waiting = f"{ready}/{wanted} replicas ready"
+    elif rollout is not None:
+        waiting = f"waiting for the rollout: {rollout}"
+    else:
+        waiting = f"{ready}/{wanted} replicas ready, waiting for the GPU nodes (see ResourceReady)"
+    message = f"{kind} {name}: {waiting}" + (f"; {message}" if message else "")
     put(ConditionType.INFERENCE_READY, FALSE, reason, message)
     put(ConditionType.WORKSPACE_SUCCEEDED, FALSE, reason, message)
     return State.NOT_READY if previous_state in (State.READY, State.NOT_READY) else State.PENDING
+
+
+def rollout_pending(workload: Object) -> str | None:
+    """What the workload's rollout still waits for (its controller has not seen the latest spec,
+    replicas not updated yet, old replicas still there), or None once it is complete."""
+    spec_replicas = int((workload.get("spec") or {}).get("replicas", 1))
+    status = workload.get("status") or {}
+    generation = int((workload.get("metadata") or {}).get("generation") or 0)
+    observed = status.get("observedGeneration")
+    if generation and observed is not None and int(observed) < generation:
+        return f"generation {generation} not observed yet (observed {observed})"
+    updated = int(status.get("updatedReplicas", status.get("readyReplicas") or 0))
+    if updated < spec_replicas:
+        return f"{updated} of {spec_replicas} replicas updated"
+    total = int(status.get("replicas", spec_replicas))
+    if total > spec_replicas:
+        return f"{total - spec_replicas} old replica(s) still terminating"
+    return None
 
 
 _WAITING_REASONS = {
