@@ -7,7 +7,7 @@ log context. Outcomes map to controller-runtime's: success forgets the key's bac
 server too: it is logged without a traceback); a :class:`TerminalError` is logged and counted
 but not retried. A 409 Conflict or 404 Not Found from the API server (a write that lost a race
 with another writer or with deletion) is a quiet requeue with backoff, counted as
-``result="requeue"`` and not as an error.
+``result="requeue"`` and not as an error (logged at debug, a 404 at info).
 
 Started inside a term of :mod:`controller_kit._running`, a controller stops taking keys when the
 term is stopping and returns once its in-flight reconciles have ended (a graceful shutdown).
@@ -176,7 +176,9 @@ class Controller:
                 # gone). Not an error: the next pass reads the newer state, as controller-runtime
                 # users return Requeue on a conflict.
                 _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="requeue").inc()
-                self._log.debug("object changed or gone, requeued", error=describe(exc))
+                # A 404 stays visible at info: it is also what a missing CRD looks like.
+                log = self._log.debug if exc.status == 409 else self._log.info
+                log("object changed or gone, requeued", error=describe(exc))
                 self.queue.add_rate_limited(request)
                 return
             except Exception as exc:
