@@ -3,15 +3,18 @@ freshly assembled app, until SIGTERM/SIGINT (controller_kit owns the signals and
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
+from typing import TYPE_CHECKING
 
 from kubernetes_asyncio import config
 
 import controller_kit
 from gpu_provisioner.app import assemble
-from gpu_provisioner.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from gpu_provisioner.settings import Settings
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -51,7 +54,3 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             await controller_kit.run_until_stopped(lead, stop=stop, elector=elector)
         finally:
             await probes.stop()
-
-
-def main() -> None:
-    asyncio.run(controller_kit.run_until_signalled(functools.partial(run, Settings.from_env())))

@@ -3,16 +3,19 @@ fresh caches and controller, until SIGTERM/SIGINT (controller_kit owns the signa
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
+from typing import TYPE_CHECKING
 
 from kubernetes_asyncio import config
 
 import controller_kit
 from controller_kit import ProbeServer
 from workspace_controller import app as app_module
-from workspace_controller.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from workspace_controller.settings import Settings
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -54,7 +57,3 @@ async def load_kube_config() -> None:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     else:
         await config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
-
-
-def main() -> None:
-    asyncio.run(controller_kit.run_until_signalled(functools.partial(run, Settings.from_env())))
