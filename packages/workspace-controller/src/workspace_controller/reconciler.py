@@ -135,9 +135,9 @@ class WorkspaceReconciler:
             return DONE  # the update event brings us back with a fresh cache
 
         plan = self._plan(ws, obj, max_nodes=await self._max_nodes(ws, request.namespace))
-        missing = await self._missing_config(ws, obj, plan)
-        if missing is not None:
-            plan = dataclasses.replace(plan, blockers=(*plan.blockers, missing))
+        config_problem = await self._config_problem(ws, obj, plan)
+        if config_problem is not None:
+            plan = dataclasses.replace(plan, blockers=(*plan.blockers, config_problem))
         if plan.blockers:
             await self._write_status(obj, self._observe(ws, obj, plan))
             return DONE
@@ -234,15 +234,16 @@ class WorkspaceReconciler:
             blockers=blockers,
         )
 
-    async def _missing_config(
+    async def _config_problem(
         self, ws: v1beta1.Workspace, obj: dict[str, Any], plan: Plan
     ) -> status.Blocker | None:
         """A blocker when the ConfigMap the Workspace references (``tuning.config`` or
-        ``inference.config``) does not exist, checked before any GPU node is requested.
+        ``inference.config``) does not exist, or a tuning one is invalid; checked before any GPU
+        node is requested.
 
-        Not terminal: the ConfigMaps are watched, so creating it brings the next pass. Once the
-        workload of the current spec exists the reference has served its purpose and is not
-        checked again (a finished tuning Job stays Succeeded if its ConfigMap goes).
+        Not terminal: the ConfigMaps are watched, so creating or fixing it brings the next pass.
+        Once the workload of the current spec exists the reference has served its purpose and is
+        not checked again (a finished tuning Job stays Succeeded if its ConfigMap goes).
         """
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         if plan.mode == "tuning":
@@ -262,8 +263,11 @@ class WorkspaceReconciler:
             constants.ANNOTATION_REVISION
         ) == common.spec_hash(ws):
             return None
-        if await self._user_configmap(config, namespace) is not None:
-            return None
+        found = await self._user_configmap(config, namespace)
+        if found is not None:
+            if ws.tuning is None:
+                return None
+            return _invalid_tuning_config(found, method=ws.tuning.method.lower())
         _log.info("referenced ConfigMap missing", configmap=f"{namespace}/{config}")
         return status.Blocker(
             condition=condition,
@@ -494,20 +498,13 @@ class WorkspaceReconciler:
                         condition=ConditionType.JOB_STARTED,
                         reason="TuningConfigNotFound",
                         message=f"ConfigMap {namespace}/{ws.tuning.config} not found",
+                        fatal=False,
                     ),
                 )
             data = user.get("data") or {}
-            violations = preset_catalog.validate_tuning_configmap_data(data, method=method)
-            if violations:
-                return (
-                    {},
-                    ws.tuning.config,
-                    status.Blocker(
-                        condition=ConditionType.JOB_STARTED,
-                        reason="InvalidTuningConfig",
-                        message="; ".join(str(v) for v in violations),
-                    ),
-                )
+            invalid = _invalid_tuning_config(user, method=method)
+            if invalid is not None:
+                return {}, ws.tuning.config, invalid
             parsed = yaml.safe_load(data.get(preset_catalog.TUNING_CONFIG_KEY, "")) or {}
             return parsed, ws.tuning.config, None
         config = preset_catalog.default_tuning_config(
@@ -763,6 +760,22 @@ class WorkspaceReconciler:
         )
         body = {**obj, "status": {**previous, "conditions": updated}}
         await resources.replace_status(self._api, kinds.WORKSPACES, body)
+
+
+def _invalid_tuning_config(configmap: Mapping[str, Any], *, method: str) -> status.Blocker | None:
+    """A (fixable, so not terminal) blocker when a user's tuning ConfigMap is invalid."""
+    violations = preset_catalog.validate_tuning_configmap_data(
+        configmap.get("data") or {}, method=method
+    )
+    if not violations:
+        return None
+    name = (configmap.get("metadata") or {}).get("name")
+    return status.Blocker(
+        condition=ConditionType.JOB_STARTED,
+        reason="InvalidTuningConfig",
+        message=f"ConfigMap {name}: " + "; ".join(str(v) for v in violations),
+        fatal=False,
+    )
 
 
 def _spelling(requested: str, found: preset_catalog.InstanceType | None) -> str:

@@ -123,3 +123,36 @@ async def test_a_missing_configmap_blocks_before_any_node_and_its_creation_resum
         ws = await _until(unblocked, f"{condition} no longer {reason}")
         assert ws["metadata"]["generation"] == generation, "the Workspace was not edited"
         assert ws["status"]["state"] != "Failed"
+
+
+async def test_an_invalid_tuning_configmap_blocks_before_any_node_and_fixing_it_resumes(
+    kube_api: ApiClient, kube_namespace: str, start_controller: StartController
+) -> None:
+    name = "ws-invalid-tuning"
+    doc = _tuning_workspace(kube_namespace, name)
+    config = f"{name}-params"
+    invalid = {preset_catalog.TUNING_CONFIG_KEY: "training_config: {Bogus: {}}\n"}
+    async with _cleanup(kube_api, kube_namespace, name), start_controller():
+        await localcluster.apply_manifests(
+            kube_api, [_user_configmap(kube_namespace, config, invalid), doc]
+        )
+
+        async def blocked() -> dict[str, Any] | None:
+            ws = await _workspace(kube_api, kube_namespace, name)
+            return (
+                ws if _condition(ws, "JobStarted").get("reason") == "InvalidTuningConfig" else None
+            )
+
+        ws = await _until(blocked, "JobStarted InvalidTuningConfig")
+        assert ws["status"]["state"] == "Pending", "fixable by the user: not Failed"
+        assert "Bogus" in _condition(ws, "JobStarted")["message"]
+        assert await _claims(kube_api, kube_namespace, name) == [], "no GPU node requested"
+
+        await localcluster.apply_manifests(
+            kube_api, [_user_configmap(kube_namespace, config, _tuning_data(doc))]
+        )
+
+        async def resumed() -> list[dict[str, Any]] | None:
+            return await _claims(kube_api, kube_namespace, name) or None
+
+        await _until(resumed, "a claim once the ConfigMap is fixed")
