@@ -139,7 +139,7 @@ def test_make_images_without_a_builder_fails_with_one_clear_line(bin_dir: Path) 
     result = _make("images", path=bin_dir)
 
     assert result.returncode != 0
-    ours = [line for line in result.stderr.splitlines() if not line.startswith("make:")]
+    ours = [line for line in result.stderr.splitlines() if line.startswith("make images:")]
     assert ours == [
         "make images: no OCI image builder found: install docker, podman or buildah, "
         "or set IMAGE_BUILDER=<command>"
