@@ -199,14 +199,14 @@ class Controller:
         """Count an error and retry with backoff; a traceback only for unexpected exceptions."""
         _metrics.RECONCILE_ERRORS.labels(controller=self.name).inc()
         _metrics.RECONCILE_TOTAL.labels(controller=self.name, result="error").inc()
+        if _is_panic(exc):
+            _metrics.RECONCILE_PANICS.labels(controller=self.name).inc()
         log = self._log.info if _is_expected(exc) else self._log.warning
         log(
             "reconcile failed, retrying",
             error=describe(exc),
             retries=self.queue.rate_limiter.retries(request),
-            exc_info=not _is_expected(exc)
-            and not isinstance(exc, ApiException)
-            and not unreachable(exc),
+            exc_info=_is_panic(exc),
         )
         self.queue.add_rate_limited(request)
 
@@ -218,6 +218,12 @@ _STALE = (404, 409)
 def _is_expected(exc: Exception) -> bool:
     """Throttling is routine: logged without a warning, still counted as an error."""
     return isinstance(exc, ApiException) and exc.status == 429
+
+
+def _is_panic(exc: Exception) -> bool:
+    """The analogue of a Go reconciler's recovered panic: a bug, not an API or network error
+    (see ``controller_runtime_reconcile_panics_total``); logged with a traceback."""
+    return not isinstance(exc, ApiException) and not unreachable(exc)
 
 
 def unreachable(exc: BaseException) -> bool:

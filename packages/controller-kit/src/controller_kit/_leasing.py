@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from controller_kit import _resources
+from controller_kit import _metrics, _resources
 from controller_kit._clock import Clock, SystemClock
 from controller_kit._running import SHUTDOWN_GRACE_SECONDS, run_term, wait_or_stop
 
@@ -98,9 +98,15 @@ class LeaderElector:
         self._observed_spec: dict[str, Any] | None = None
         self._observed_at = 0.0
         self._renewed_at: float | None = None
-        self._leading = False
+        self._leader_gauge = _metrics.LEADER.labels(name=lease_name)
+        self._set_leading(False)
         self._reachable = True
         self._log = _log.bind(lease=f"{namespace}/{lease_name}", identity=identity)
+
+    def _set_leading(self, leading: bool) -> None:
+        """Record leadership, and export it as ``leader_election_master_status{name}``."""
+        self._leading = leading
+        self._leader_gauge.set(1 if leading else 0)
 
     @property
     def leading(self) -> bool:
@@ -142,7 +148,7 @@ class LeaderElector:
         self._log.info("waiting for the lease")
         while not stop.is_set():
             if await self._try_acquire_or_renew(within_seconds=self._renew_deadline):
-                self._leading = True
+                self._set_leading(True)
                 self._log.info("acquired lease")
                 return True
             await self._wait_for_release(stop, self._retry * (1 + JITTER * random.random()))
@@ -168,7 +174,7 @@ class LeaderElector:
             for task in (term, renewal, stopped):
                 task.cancel()
             await asyncio.gather(term, renewal, stopped, return_exceptions=True)
-            self._leading = False
+            self._set_leading(False)
         if renewal.done() and not renewal.cancelled():
             if (error := renewal.exception()) is not None:
                 self._log.error("lease renewal failed", exc_info=error)

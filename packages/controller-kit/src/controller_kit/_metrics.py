@@ -8,7 +8,14 @@ never an object's name.
 
 from __future__ import annotations
 
+import weakref
+from typing import TYPE_CHECKING, Protocol
+
 import prometheus_client
+from prometheus_client.core import GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -40,6 +47,15 @@ MAX_CONCURRENT_RECONCILES = prometheus_client.Gauge(
     "Maximum number of concurrent reconciles per controller",
     ["controller"],
 )
+RECONCILE_PANICS = prometheus_client.Counter(
+    "controller_runtime_reconcile_panics_total",
+    "Total number of reconciliation panics per controller",
+    ["controller"],
+)
+"""Python has no panics; the analogue counted here is a reconcile that raised an exception that
+is neither an API error (``ApiException``), an unreachable endpoint (connection refused, reset,
+timed out) nor a :class:`~controller_kit.TerminalError`: a bug such as a ``KeyError`` or
+``TypeError``, the case logged with a traceback. It is counted as an error too."""
 ACTIVE_WORKERS = prometheus_client.Gauge(
     "controller_runtime_active_workers",
     "Number of currently used workers per controller",
@@ -70,6 +86,88 @@ WORKQUEUE_WORK_DURATION = prometheus_client.Histogram(
     buckets=_QUEUE_BUCKETS,
 )
 
+
+class InFlight(Protocol):
+    """A work queue as the in-flight gauges see it."""
+
+    name: str
+
+    def in_flight_seconds(self) -> Sequence[float]:
+        """For every key handed to a worker and not yet done, how long ago it was handed out."""
+        ...
+
+
+class _InFlightCollector:
+    """``workqueue_unfinished_work_seconds`` (the summed age of the in-flight keys) and
+    ``workqueue_longest_running_processor_seconds`` (the oldest one's), computed from the live
+    queues at every scrape, so a stuck reconcile shows while it is stuck."""
+
+    def __init__(self) -> None:
+        self._queues: weakref.WeakSet[InFlight] = weakref.WeakSet()
+
+    def track(self, queue: InFlight) -> None:
+        self._queues.add(queue)
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return self._families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        unfinished, longest = self._families()
+        for queue in list(self._queues):
+            ages = queue.in_flight_seconds()
+            labels = [queue.name, queue.name]
+            unfinished.add_metric(labels, float(sum(ages)))
+            longest.add_metric(labels, float(max(ages, default=0.0)))
+        yield unfinished
+        yield longest
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "workqueue_unfinished_work_seconds",
+                "How many seconds of work has been done that is in progress and hasn't been "
+                "observed by work_duration",
+                labels=_QUEUE_LABELS,
+            ),
+            GaugeMetricFamily(
+                "workqueue_longest_running_processor_seconds",
+                "How many seconds has the longest running processor for workqueue been running",
+                labels=_QUEUE_LABELS,
+            ),
+        ]
+
+
+_IN_FLIGHT = _InFlightCollector()
+prometheus_client.REGISTRY.register(_IN_FLIGHT)
+
+
+def track_queue(queue: InFlight) -> None:
+    """Report ``queue``'s in-flight gauges for as long as it lives."""
+    _IN_FLIGHT.track(queue)
+
+
+LEADER = prometheus_client.Gauge(
+    "leader_election_master_status",
+    "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, "
+    "1 indicates master. 'name' is the string used to identify the lease.",
+    ["name"],
+)
+
+REST_CLIENT_REQUESTS = prometheus_client.Counter(
+    "rest_client_requests_total",
+    "Number of HTTP requests, partitioned by status code, method, and host.",
+    ["code", "method", "host"],
+)
+REST_CLIENT_DURATION = prometheus_client.Histogram(
+    "rest_client_request_duration_seconds",
+    "Request latency in seconds. Broken down by verb, and host.",
+    ["verb", "host"],
+    buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0),
+)
+REST_CLIENT_ERROR_CODE = "<error>"
+"""The ``code`` of a request that got no HTTP answer (refused, reset, timed out), as client-go."""
+
 RESULT_SUCCESS = "success"
 RESULT_ERROR = "error"
 RESULT_REQUEUE_AFTER = "requeue_after"
@@ -82,5 +180,6 @@ def init_controller(controller: str, max_concurrent: int) -> None:
         RECONCILE_TOTAL.labels(controller=controller, result=result)
     RECONCILE_ERRORS.labels(controller=controller)
     TERMINAL_RECONCILE_ERRORS.labels(controller=controller)
+    RECONCILE_PANICS.labels(controller=controller)
     MAX_CONCURRENT_RECONCILES.labels(controller=controller).set(max_concurrent)
     ACTIVE_WORKERS.labels(controller=controller).set(0)

@@ -99,6 +99,7 @@ class WorkQueue(Generic[K]):
         self._retries = _metrics.WORKQUEUE_RETRIES.labels(**labels)
         self._queue_duration = _metrics.WORKQUEUE_QUEUE_DURATION.labels(**labels)
         self._work_duration = _metrics.WORKQUEUE_WORK_DURATION.labels(**labels)
+        _metrics.track_queue(self)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -190,6 +191,11 @@ class WorkQueue(Generic[K]):
     @property
     def shutting_down(self) -> bool:
         return self._shutting_down
+
+    def in_flight_seconds(self) -> list[float]:
+        """How long ago each key being processed was handed to its worker."""
+        now = self._clock.monotonic()
+        return [max(0.0, now - started) for started in self._processing.values()]
 
     @property
     def processing(self) -> frozenset[K]:

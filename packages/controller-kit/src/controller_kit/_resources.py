@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any, cast
 
 from kubernetes_asyncio.client.exceptions import ApiException
+
+from controller_kit import _metrics
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -75,21 +79,42 @@ async def call(
 ) -> Any:
     """One authenticated request; the JSON body as a dict (or the raw response if not preloaded).
 
-    Raises ``kubernetes_asyncio.client.exceptions.ApiException`` on a non-2xx status.
+    Raises ``kubernetes_asyncio.client.exceptions.ApiException`` on a non-2xx status. Every
+    request is counted in client-go's ``rest_client_requests_total{code,method,host}`` (code
+    ``<error>`` when no HTTP answer came) and timed, up to its response head, in
+    ``rest_client_request_duration_seconds{verb,host}``.
     """
-    response = await api.call_api(
-        path,
-        method,
-        query_params=list(query),
-        header_params={"Content-Type": content_type, "Accept": "application/json"},
-        body=body,
-        response_types_map={200: "object", 201: "object", 202: "object"},
-        auth_settings=["BearerToken"],
-        _return_http_data_only=True,
-        _preload_content=preload,
-        _request_timeout=timeout_seconds,
-    )
-    return response
+    host = urllib.parse.urlsplit(str(api.configuration.host)).netloc
+    code = _metrics.REST_CLIENT_ERROR_CODE
+    started = time.monotonic()
+    try:
+        response = await api.call_api(
+            path,
+            method,
+            query_params=list(query),
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            response_types_map={200: "object", 201: "object", 202: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=False,
+            _preload_content=preload,
+            _request_timeout=timeout_seconds,
+        )
+        if not preload:  # the raw aiohttp response, its body still to be read (a watch)
+            code = str(response.status)
+            return response
+        data, status, _headers = response
+        code = str(status)
+        return data
+    except ApiException as exc:
+        if exc.status:  # 0: kubernetes-asyncio could not even build the request
+            code = str(exc.status)
+        raise
+    finally:
+        _metrics.REST_CLIENT_REQUESTS.labels(code=code, method=method.upper(), host=host).inc()
+        _metrics.REST_CLIENT_DURATION.labels(verb=method.upper(), host=host).observe(
+            time.monotonic() - started
+        )
 
 
 async def get(
