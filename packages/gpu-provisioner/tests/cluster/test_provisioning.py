@@ -648,3 +648,57 @@ async def test_termination_grace_period_bounds_a_blocked_drain(
         assert time.monotonic() - started >= 2.0
         assert await get_object(kube_api, "v1", "Pod", "guarded", namespace=kube_namespace) is None
         await wait_no_pools(emulator)
+
+
+# -- what `kubectl describe nodeclaim` and `kubectl get nodeclaims` show -------------------------
+
+
+async def _events(api: ApiClient, name: str) -> list[Object]:
+    listing = await localcluster.request(
+        api, "GET", "/api/v1/events", query=[("fieldSelector", f"involvedObject.name={name}")]
+    )
+    return list(listing.get("items") or [])
+
+
+async def test_a_ready_claim_has_lifecycle_events_and_its_capacity_type_and_zone_labels(
+    kube_api: ApiClient, emulator: AksEmulator, start_provisioner: StartProvisioner
+) -> None:
+    name = claim_name()
+    async with start_provisioner():
+        await create(kube_api, nodeclaim(name))
+        claim = await wait_condition(kube_api, NODECLAIM, name, "Ready")
+        node = await get_object(kube_api, "v1", "Node", claim["status"]["nodeName"])
+        assert node is not None
+        zone = node["metadata"]["labels"]["topology.kubernetes.io/zone"]  # as the emulator says
+
+        async def columns() -> dict[str, str] | None:
+            obj = await get_object(kube_api, *NODECLAIM, name)
+            labels = (obj or {}).get("metadata", {}).get("labels", {})
+            wanted = ("karpenter.sh/capacity-type", "topology.kubernetes.io/zone")
+            return labels if all(k in labels for k in wanted) else None
+
+        labels = await poll_until(columns, description="capacity type and zone on the claim")
+        assert labels["karpenter.sh/capacity-type"] == "on-demand"
+        assert labels["topology.kubernetes.io/zone"] == zone
+
+        async def lifecycle_events() -> list[Object] | None:
+            events = await _events(kube_api, name)
+            reasons = {e["reason"] for e in events}
+            steps = {"Launched", "Registered", "Initialized", "Ready"}
+            return events if steps <= reasons else None
+
+        events = await poll_until(lifecycle_events, description="lifecycle events on the claim")
+        by_reason = {e["reason"]: e for e in events}
+        for step in ("Launched", "Registered", "Initialized", "Ready"):
+            event = by_reason[step]
+            assert event["type"] == "Normal"
+            assert event["involvedObject"]["kind"] == "NodeClaim"
+            assert event["involvedObject"]["uid"] == claim["metadata"]["uid"]
+            assert f"{step} is now True" in event["message"]
+            assert event["count"] == 1, "a transition is reported once"
+        await localcluster.delete_object(kube_api, *NODECLAIM, name)
+        await poll_until(lambda: _gone(kube_api, name), description=f"NodeClaim {name} deleted")
+
+
+async def _gone(api: ApiClient, name: str) -> bool:
+    return await get_object(api, *NODECLAIM, name) is None

@@ -273,6 +273,7 @@ async def test_created_counter_moves_once_when_the_launched_write_conflicts() ->
         "kaito.sh/workspace": "demo",
         "node.kubernetes.io/instance-type": "Standard_NC6s_v3",
         "karpenter.sh/nodepool": "kaito",
+        "karpenter.sh/capacity-type": "on-demand",  # the launched instance's (CAPACITY column)
     }
     await launches.close()
 

@@ -82,6 +82,9 @@ class Instance:
     """Kind of the claim that created it (from the provider's ownership marks)."""
     claim_name: str = ""
     created_at: datetime.datetime | None = None
+    capacity_type: str = "on-demand"
+    """Karpenter's ``karpenter.sh/capacity-type`` (on-demand or spot); Azure agent pools created
+    here are regular-priority, so on-demand."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -14,8 +14,10 @@ status once (a PUT of the status subresource, optimistic on resourceVersion):
    deletes its claim;
 4. initialization: Node Ready, startup and ephemeral taints gone, requested resources present;
 5. root ``Ready``; launch and registration timeouts delete the claim; once launched, the labels
-   its single-valued requirements pin (instance type, zone, nodepool...) are added to the claim
-   where missing, as Karpenter's launch does;
+   its single-valued requirements pin (instance type, zone, nodepool...) and its capacity type
+   and zone (from the instance, or its Node) are added to the claim where missing, as
+   Karpenter's launch does; each condition that becomes True (Launched, Registered, Initialized,
+   Ready) is a Normal Event on the claim, the condition type its reason;
 6. on deletion: cordon, evict the pods (Eviction API) within the termination grace period,
    delete the instance, wait for NotFound, drop the Node's and the claim's finalizers. The
    claim's Nodes are those its status names and those that point back at it (owner reference,
@@ -38,7 +40,16 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from controller_kit import DONE, WARNING, Request, Result, conditions, error_message, resources
+from controller_kit import (
+    DONE,
+    NORMAL,
+    WARNING,
+    Request,
+    Result,
+    conditions,
+    error_message,
+    resources,
+)
 from gpu_provisioner import metrics
 from gpu_provisioner.cloudprovider.claims import (
     claim_from_object,
@@ -78,6 +89,10 @@ EPHEMERAL_TAINTS = (
 UNCHECKED_RESOURCES = frozenset({"storage", "ephemeral-storage"})
 MESSAGE_LIMIT = 800
 INVALID = (400, 422)
+LAUNCHED_LABELS = (constants.LABEL_CAPACITY_TYPE, constants.LABEL_ZONE)
+"""Labels a launched claim gets from its instance (on the launching pass) or its Node (later),
+as Karpenter's launch copies the provider's: ``kubectl get nodeclaims`` shows them as CAPACITY
+and ZONE."""
 """API answers to a write the server refuses as written (retrying unchanged will not help)."""
 
 
@@ -157,12 +172,32 @@ class ClaimLifecycle:
                 written = await self._write_status_or_report(obj, pass_.status)
                 for count in pass_.after_write:
                     count()
+        await self._record_transitions(written, obj, pass_.status)
         if pass_.delete_reason:
             await self._delete_claim(obj, pass_.delete_reason)
             return DONE
         if conditions.is_true(pass_.conditions, self._kind.launched):
             await self._label_claim(written, pass_.resolved_labels)
         return result or DONE
+
+    async def _record_transitions(
+        self, written: Object, before: Object, status: Mapping[str, Any]
+    ) -> None:
+        """A Normal Event on the claim for each condition this pass's (written) status made True,
+        the condition's type its reason (Launched, Registered, Initialized, Ready). Failures are
+        not repeated here: each has its own Warning Event with the provider's reason."""
+        if written is before:
+            return
+        old = (before.get("status") or {}).get("conditions") or []
+        for condition in status.get("conditions") or []:
+            new_status = condition.get("status")
+            previous = (conditions.find(old, condition["type"]) or {}).get("status")
+            if new_status != "True" or previous == "True":
+                continue
+            message = f"{condition['type']} is now True (was {previous or 'unset'})"
+            await self._events.record(
+                written, type_=NORMAL, reason=condition["type"], message=message
+            )
 
     # -- launch ------------------------------------------------------------------------------------
 
@@ -212,7 +247,10 @@ class ClaimLifecycle:
         if instance.allocatable:
             p.status["allocatable"] = dict(instance.allocatable)
         p.set(self._kind.launched, "True", self._kind.launched, "")
-        p.resolved_labels = dict(instance.labels)
+        p.resolved_labels = {
+            **instance.labels,
+            constants.LABEL_CAPACITY_TYPE: instance.capacity_type,
+        }
         counter = metrics.NODECLAIMS_CREATED.labels("provisioning", nodepool_of(p.obj), "false")
         p.after_write.append(counter.inc)
         self._log.info("launched claim", provider_id=instance.provider_id, instance=instance.name)
@@ -593,12 +631,18 @@ class ClaimLifecycle:
         return await resources.replace_status(self._api, self._kind.resource, updated)
 
     async def _label_claim(self, obj: Object, resolved: Mapping[str, str]) -> None:
-        """Add the labels the requirements pin, as Karpenter's launch does; never overwrite.
-        Values are spelled as the launched instance (this pass) or its Node (later) spell them."""
-        if not resolved:
-            node = self._nodes.get((obj.get("status") or {}).get("nodeName") or "")
-            resolved = ((node or {}).get("metadata") or {}).get("labels") or {}
+        """Add the labels the requirements pin, and :data:`LAUNCHED_LABELS`, as Karpenter's launch
+        does; never overwrite. Values are spelled as the launched instance (this pass) or its
+        Node (later) spell them."""
+        node = self._nodes.get((obj.get("status") or {}).get("nodeName") or "")
+        node_labels = ((node or {}).get("metadata") or {}).get("labels") or {}
+        resolved = resolved or node_labels
         missing = missing_requirement_labels(obj, resolved)
+        present = (obj.get("metadata") or {}).get("labels") or {}
+        for key in LAUNCHED_LABELS:  # what the launch found out: the claim's printer columns
+            value = resolved.get(key) or node_labels.get(key)
+            if value and key not in present and key not in missing:
+                missing[key] = value
         if not missing:
             return
         try:
