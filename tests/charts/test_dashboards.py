@@ -21,6 +21,15 @@ MODULES = {
         "gpu_provisioner.cloudprovider.metrics",
     ],
 }
+KIT = {
+    "leader_election_master_status",
+    "controller_runtime_reconcile_panics_total",
+    "rest_client_requests_total",
+    "workqueue_longest_running_processor_seconds",
+    "workqueue_unfinished_work_seconds",
+}
+"""controller-kit's metrics every controller dashboard shows (leadership, bugs, API traffic,
+stuck reconciles)."""
 MUST_SHOW = {
     "workspace-controller": {
         "controller_runtime_reconcile_total",
@@ -28,6 +37,7 @@ MUST_SHOW = {
         "controller_runtime_reconcile_time_seconds_bucket",
         "workqueue_depth",
         "kaito_workspace_count",
+        *KIT,
     },
     "gpu-provisioner": {
         "controller_runtime_reconcile_total",
@@ -35,6 +45,7 @@ MUST_SHOW = {
         "workqueue_depth",
         "karpenter_nodeclaims_created_total",
         "karpenter_nodeclaims_terminated_total",
+        *KIT,
     },
 }
 SERVING = ("workspace-controller", "serving.json")
@@ -82,7 +93,9 @@ def exported_by(modules: list[str]) -> set[str]:
     names = set()
     for module in modules:
         for value in vars(importlib.import_module(module)).values():
-            if isinstance(value, MetricWrapperBase):
+            # A metric, or a collector computing its families at scrape time.
+            collector = not isinstance(value, type) and callable(getattr(value, "describe", None))
+            if isinstance(value, MetricWrapperBase) or collector:
                 for family in value.describe():
                     names |= {family.name + s for s in SUFFIXES[family.type]}
     return names
