@@ -174,3 +174,25 @@ async def test_the_leader_gauge_is_one_while_leading_and_zero_otherwise(
     await elector.run(work)
     assert seen == [1.0]
     assert _sample("leader_election_master_status", name=lease) == 0.0
+
+
+async def test_queues_sharing_a_name_report_one_series() -> None:
+    clock = FakeClock()
+    first: WorkQueue[str] = WorkQueue(name="test.shared", clock=clock)
+    second: WorkQueue[str] = WorkQueue(name="test.shared", clock=clock)
+    first.add("a")
+    second.add("b")
+    await first.get()
+    clock.advance(1.0)
+    await second.get()
+    clock.advance(1.0)
+    text = prometheus_client.generate_latest().decode()
+    series = [
+        line
+        for line in text.splitlines()
+        if line.startswith("workqueue_unfinished_work_seconds{") and '"test.shared"' in line
+    ]
+    assert len(series) == 1
+    labels = {"controller": "test.shared", "name": "test.shared"}
+    assert _sample("workqueue_unfinished_work_seconds", **labels) == pytest.approx(3.0)
+    assert _sample("workqueue_longest_running_processor_seconds", **labels) == pytest.approx(2.0)

@@ -113,11 +113,12 @@ class _InFlightCollector:
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         unfinished, longest = self._families()
+        ages: dict[str, list[float]] = {}  # by name: one series even if two queues share it
         for queue in list(self._queues):
-            ages = queue.in_flight_seconds()
-            labels = [queue.name, queue.name]
-            unfinished.add_metric(labels, float(sum(ages)))
-            longest.add_metric(labels, float(max(ages, default=0.0)))
+            ages.setdefault(queue.name, []).extend(queue.in_flight_seconds())
+        for name, seconds in sorted(ages.items()):
+            unfinished.add_metric([name, name], float(sum(seconds)))
+            longest.add_metric([name, name], float(max(seconds, default=0.0)))
         yield unfinished
         yield longest
 
