@@ -26,6 +26,20 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
+REQUIRED_VALUES: dict[str, dict[str, Any]] = {
+    "gpu-provisioner": {
+        "azure": {
+            "subscriptionId": "00000000-0000-0000-0000-000000000000",
+            "resourceGroup": "chart-test-rg",
+            "clusterName": "chart-test-aks",
+            "location": "westus2",
+        }
+    }
+}
+"""Values a chart requires to render with a running controller (replicaCount > 0); the tests'
+renders start from them (``required=False`` renders without, to see that they are required)."""
+
+
 class Helm:
     """``helm template`` and ``helm lint`` of the charts under charts/, plus small helpers."""
 
@@ -33,6 +47,7 @@ class Helm:
     charts = ROOT / "charts"
     chart_names = ("workspace-controller", "gpu-provisioner")
     namespace = "chart-test-ns"
+    required_values = REQUIRED_VALUES
 
     def __init__(self, binary: Path) -> None:
         self.binary = binary
@@ -69,10 +84,13 @@ class Helm:
         *,
         namespace: str | None = None,
         check: bool = True,
+        required: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        """``helm template <chart>`` with ``values`` as a values file."""
+        """``helm template <chart>`` with ``values`` (over the chart's REQUIRED_VALUES unless
+        ``required`` is false) as a values file."""
+        base = REQUIRED_VALUES.get(chart, {}) if required else {}
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
-            yaml.safe_dump(values or {}, handle)
+            yaml.safe_dump(_deep_merge(base, values or {}), handle)
         try:
             return self.run(
                 "template",

@@ -28,6 +28,10 @@ pytestmark = pytest.mark.cluster
 SCOPED_ADMISSION = (
     "--set-string",
     "admission.namespaceSelector.kaito\\.sh/chart-install-test=true",
+    # The release stays for the session: a device plugin DaemonSet would put pods on every GPU
+    # node other tests create (test_conventions installs and removes its own).
+    "--set",
+    "nvidiaDevicePlugin.enabled=false",
 )
 RELEASES = {"workspace-controller": "chart-wc", "gpu-provisioner": "chart-gp"}
 # (verb, group, resource, namespace, name); resource may be "resource/subresource".

@@ -13,12 +13,16 @@ import preset_catalog
 from workspace_controller.admission import admission_manifests
 
 CHARTS = ("workspace-controller", "gpu-provisioner")
+WHOLE_OBJECTS = {"resources", "nodeSelector", "podSecurityContext", "securityContext"}
+"""Values the README names as one Kubernetes object, not key by key."""
 
 
 @pytest.mark.parametrize("chart", CHARTS)
 @pytest.mark.parametrize("strict", [False, True])
 def test_helm_lint(chart: str, strict: bool, helm: Any) -> None:
     args = ["lint", str(helm.charts / chart), "--namespace", "lint-ns"]
+    for group, fields in helm.required_values.get(chart, {}).items():
+        args += [f"--set-string={group}.{key}={value}" for key, value in fields.items()]
     result = helm.run(*args, *(["--strict"] if strict else []), check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 chart(s) failed" in result.stdout
@@ -169,7 +173,7 @@ def test_readme_names_every_value(chart: str, helm: Any) -> None:
         found = []
         for key, value in tree.items():
             path = f"{prefix}{key}"
-            nested = isinstance(value, dict) and value and key not in {"resources", "nodeSelector"}
+            nested = isinstance(value, dict) and value and key not in WHOLE_OBJECTS
             nested = nested and not key.endswith(("labels", "Labels"))
             found += paths(value, path + ".") if nested else [path]
         return found

@@ -174,7 +174,12 @@ def test_charts_package_writes_both_charts_with_the_image_version_as_app_version
         assert packaged["version"] == source["version"]
         assert packaged["appVersion"] == VERSION
         # The packaged chart installs the image `make images` tags.
-        rendered = helm.run("template", chart, str(archive), "--namespace", "ns").stdout
+        required = [
+            f"--set-string={group}.{key}={value}"
+            for group, fields in helm.required_values.get(chart, {}).items()
+            for key, value in fields.items()
+        ]
+        rendered = helm.run("template", chart, str(archive), "--namespace", "ns", *required).stdout
         deployment = next(
             d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"
         )

@@ -48,6 +48,12 @@ FULL: dict[str, dict[str, Any]] = {
         "serviceMonitor": {"enabled": True},
         "dashboards": {"enabled": True},
         "workloadIdentity": {"clientId": "client", "tenantId": "tenant"},
+        "azure": {
+            "subscriptionId": "sub",
+            "resourceGroup": "rg",
+            "clusterName": "aks",
+            "location": "westus2",
+        },
     },
 }
 # Mutations of leaves a generic rule cannot produce valid values for.
@@ -56,11 +62,19 @@ MUTATIONS: dict[str, Any] = {
     "azure.armBaseUrl": "https://arm.example.test/",
     "tolerations": [{"key": "example.com/gpu", "operator": "Exists"}],
     "imagePullSecrets": [{"name": "regcred"}],
+    "image.digest": "sha256:" + "a" * 64,
+    "nvidiaDevicePlugin.image.digest": "sha256:" + "b" * 64,
+    "nvidiaDevicePlugin.tolerations": [{"key": "example.com/gpu", "operator": "Exists"}],
+    "env": [{"name": "HTTPS_PROXY", "value": "http://proxy.example.test:3128"}],
+    "envFrom": [{"configMapRef": {"name": "proxy"}}],
+    "extraVolumes": [{"name": "ca", "configMap": {"name": "ca"}}],
+    "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/ca"}],
 }
 
 # Leaves whose mutation needs another value changed first (compared against that baseline).
 CONTEXTS: dict[str, dict[str, Any]] = {
     "controller.leaderElect": {"replicaCount": 1},  # two replicas require leader election
+    "serviceAccount.create": {"serviceAccount": {"name": "existing"}},  # not created: name one
 }
 
 

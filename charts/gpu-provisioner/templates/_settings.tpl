@@ -1,13 +1,13 @@
 {{/* Every gpu_provisioner.settings field as GPU_PROVISIONER_<GROUP>_<FIELD>. */}}
 {{- define "gp.settingsEnv" -}}
 - name: GPU_PROVISIONER_AZURE_SUBSCRIPTION_ID
-  value: {{ .Values.azure.subscriptionId | quote }}
+  value: {{ include "gp.requiredAzure" (list . "subscriptionId") | quote }}
 - name: GPU_PROVISIONER_AZURE_RESOURCE_GROUP
-  value: {{ .Values.azure.resourceGroup | quote }}
+  value: {{ include "gp.requiredAzure" (list . "resourceGroup") | quote }}
 - name: GPU_PROVISIONER_AZURE_CLUSTER_NAME
-  value: {{ .Values.azure.clusterName | quote }}
+  value: {{ include "gp.requiredAzure" (list . "clusterName") | quote }}
 - name: GPU_PROVISIONER_AZURE_LOCATION
-  value: {{ .Values.azure.location | quote }}
+  value: {{ include "gp.requiredAzure" (list . "location") | quote }}
 - name: GPU_PROVISIONER_AZURE_ARM_BASE_URL
   value: {{ .Values.azure.armBaseUrl | quote }}
 - name: GPU_PROVISIONER_AZURE_CONNECTION_VERIFY
@@ -76,4 +76,18 @@
   value: {{ .Values.controller.logLevel | quote }}
 - name: GPU_PROVISIONER_CONTROLLER_LOG_JSON
   value: {{ .Values.controller.logJson | quote }}
+{{- end -}}
+
+
+{{/* azure.<name>, required (non-empty) when a provisioner runs (replicaCount > 0): the AKS cluster
+     it manages. With replicaCount 0 the env only documents settings, so empty is accepted. */}}
+{{- define "gp.requiredAzure" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $value := index $root.Values.azure $name -}}
+{{- if gt (int $root.Values.replicaCount) 0 -}}
+{{- required (printf "azure.%s is required: the AKS cluster's (see the chart README; az aks show)" $name) $value -}}
+{{- else -}}
+{{- $value -}}
+{{- end -}}
 {{- end -}}

@@ -17,6 +17,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The controller's ServiceAccount: serviceAccount.name, else the full name. */}}
+{{- define "wc.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "wc.fullname" .) -}}
+{{- else -}}
+{{- required "serviceAccount.create is false: set serviceAccount.name to an existing ServiceAccount" .Values.serviceAccount.name -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Every workspace_controller.settings field as WORKSPACE_CONTROLLER_<GROUP>_<FIELD>. */}}
@@ -76,4 +88,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   value: {{ $i.imagePuller | quote }}
 - name: WORKSPACE_CONTROLLER_IMAGES_ADAPTER_PUSHER
   value: {{ $i.adapterPusher | quote }}
+{{- end -}}
+
+{{/* repository:tag, or repository@digest when the digest is set. Takes an image value map. */}}
+{{- define "wc.image" -}}
+{{- if .digest -}}
+{{- printf "%s@%s" .repository .digest -}}
+{{- else -}}
+{{- printf "%s:%s" .repository .tag -}}
+{{- end -}}
 {{- end -}}
