@@ -30,6 +30,7 @@ from controller_kit._leasing import (
     run_as_leader,
 )
 from controller_kit._logs import configure_logging
+from controller_kit._process import ProcessSettings, load_kube_config, run_process
 from controller_kit._queueing import QueueShutDownError, RateLimiter, WorkQueue
 from controller_kit._reconciling import DONE, Reconciler, Request, Result, TerminalError
 from controller_kit._resources import Object, Resource, error_message
@@ -60,6 +61,7 @@ __all__ = [
     "LeaderElector",
     "Object",
     "ProbeServer",
+    "ProcessSettings",
     "QueueShutDownError",
     "RateLimiter",
     "Reconciler",
@@ -76,6 +78,7 @@ __all__ = [
     "configure_logging",
     "describe_settings",
     "error_message",
+    "load_kube_config",
     "load_settings",
     "matches_labels",
     "object_key",
@@ -83,6 +86,7 @@ __all__ = [
     "request_for",
     "resources",
     "run_as_leader",
+    "run_process",
     "run_until_signalled",
     "run_until_stopped",
     "settings_from_command_line",
