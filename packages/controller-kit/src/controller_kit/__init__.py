@@ -30,7 +30,7 @@ from controller_kit._leasing import (
     run_as_leader,
 )
 from controller_kit._logs import configure_logging
-from controller_kit._process import ProcessSettings, load_kube_config, run_process
+from controller_kit._process import ProcessSettings, load_kube_config, run_main, run_process
 from controller_kit._queueing import QueueShutDownError, RateLimiter, WorkQueue
 from controller_kit._reconciling import DONE, Reconciler, Request, Result, TerminalError
 from controller_kit._resources import Object, Resource, error_message
@@ -86,6 +86,7 @@ __all__ = [
     "request_for",
     "resources",
     "run_as_leader",
+    "run_main",
     "run_process",
     "run_until_signalled",
     "run_until_stopped",

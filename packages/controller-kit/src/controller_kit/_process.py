@@ -2,26 +2,34 @@
 leadership terms, until stopped (SIGTERM/SIGINT through :func:`run_until_signalled`).
 
 Both controllers' ``main.run`` are this with their own term: each term assembles a fresh app
-(caches, controller) on the shared API client and runs it under :meth:`StandbyReadiness.leading`.
+(caches, controller) on the shared API client and runs it under :meth:`StandbyReadiness.leading`;
+their ``__main__`` is :func:`run_main`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
-from typing import TYPE_CHECKING, Protocol
+import sys
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from kubernetes_asyncio import config
+from kubernetes_asyncio.config import ConfigException
 
 from controller_kit._leasing import LeaderElector, StandbyReadiness, process_identity
 from controller_kit._logs import configure_logging
-from controller_kit._running import api_client, run_until_stopped
+from controller_kit._running import api_client, run_until_signalled, run_until_stopped
 from controller_kit._serving import ProbeServer
+from controller_kit._settings import settings_from_command_line
 
 if TYPE_CHECKING:
-    import asyncio
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from kubernetes_asyncio.client import ApiClient
+
+
+T = TypeVar("T")
 
 
 class ProcessSettings(Protocol):
@@ -97,3 +105,25 @@ async def run_process(
             await run_until_stopped(lead, stop=stop, elector=elector)
         finally:
             await probes.stop()
+
+
+def run_main(
+    cls: type[T],
+    run: Callable[[T, asyncio.Event], Awaitable[None]],
+    *,
+    prefix: str,
+    prog: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+) -> None:
+    """A controller's ``python -m`` entry point: settings from the environment (``--help`` lists
+    them; a bad one is one line and exit 2), then ``run(settings, stop)`` until SIGTERM/SIGINT.
+    No usable kube config is one line and exit 2 as well."""
+    settings = settings_from_command_line(
+        cls, prefix=prefix, prog=prog, description=description, argv=argv
+    )
+    try:
+        asyncio.run(run_until_signalled(functools.partial(run, settings)))
+    except ConfigException as exc:
+        print(f"{prog}: no Kubernetes API configuration: {exc}", file=sys.stderr)
+        sys.exit(2)
